@@ -1,0 +1,1 @@
+"""Nexoraz chat: the runnable (settings, composition root, channels, HTTP server, workers, CLI)."""

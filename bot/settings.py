@@ -1,0 +1,191 @@
+"""Settings from the environment or `.env` (DESIGN.md's table), validated with messages an operator can act on."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import OperatorError
+
+_TELEGRAM_TOKEN = re.compile(r"^\d{5,16}:[A-Za-z0-9_-]{30,64}$")
+_TELEGRAM_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_DB_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    data_dir: Path = Path("./data")
+    database_url: str = ""
+    redis_url: str = ""
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    public_base_url: str = ""
+
+    telegram_bot_token: str = ""
+    telegram_api_base: str = "https://api.telegram.org"
+    telegram_mode: Literal["polling", "webhook"] = "polling"
+    telegram_webhook_secret: str = ""
+    telegram_bot_username: str = ""
+
+    whatsapp_access_token: str = ""
+    whatsapp_phone_number_id: str = ""
+    whatsapp_app_secret: str = ""
+    whatsapp_verify_token: str = ""
+    whatsapp_display_number: str = ""
+
+    messenger_page_access_token: str = ""
+    messenger_app_secret: str = ""
+    messenger_verify_token: str = ""
+    facebook_page_id: str = ""
+
+    graph_api_base: str = "https://graph.facebook.com/v23.0"
+    files_key: str = ""
+
+    signup_credits: int = Field(default=3, ge=0, le=1000)
+    render_cost: int = Field(default=1, ge=0, le=1000)
+
+    support_email: str = "support@nexoraz.pro"
+    support_whatsapp: str = "+8801700000000"
+    facebook_page_url: str = "https://facebook.com/nexoraz"
+    upgrade_url: str = "https://nexoraz.pro/pricing"
+    tutorial_video_url: str = "https://nexoraz.pro/how-to"
+    privacy_url: str = "https://nexoraz.pro/privacy"
+
+    policy_version: date = date(2025, 10, 15)
+    retention_days_uploads: int = Field(default=30, ge=1)
+    retention_days_outputs: int = Field(default=90, ge=1)
+
+    # The render core (issue 4): where converted weights live, and an operator's own weights file.
+    models_dir: Path | None = None
+    segmenter: Literal["auto", "u2netp", "classical", "custom"] = "auto"
+    segmenter_weights: Path | None = None
+
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        value = value.strip()
+        if value.startswith("postgresql://") or value.startswith("postgres://"):
+            value = "postgresql+asyncpg://" + value.split("://", 1)[1]
+        if value.startswith("sqlite:///"):
+            value = "sqlite+aiosqlite:///" + value.removeprefix("sqlite:///")
+        if value and not value.startswith(_DB_SCHEMES):
+            raise ValueError(
+                "must start with postgresql+asyncpg:// (or postgresql://) or sqlite+aiosqlite:///, "
+                "e.g. postgresql+asyncpg://user:password@host:5432/nexoraz; leave it empty for SQLite in DATA_DIR"
+            )
+        if value.startswith("postgresql+asyncpg://") and "@" not in value and "/" not in value[21:]:
+            raise ValueError("names no host or database, e.g. postgresql+asyncpg://user@host:5432/nexoraz")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis:// or rediss://, e.g. redis://127.0.0.1:6379/0; empty = in-process")
+        return value
+
+    @field_validator("telegram_bot_token")
+    @classmethod
+    def _telegram_token(cls, value: str) -> str:
+        value = value.strip()
+        if value and not _TELEGRAM_TOKEN.match(value):
+            raise ValueError("does not look like a bot token from @BotFather (digits, a colon, then 35 characters)")
+        return value
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _telegram_secret(cls, value: str) -> str:
+        if value and not _TELEGRAM_SECRET.match(value):
+            raise ValueError("may hold only A-Z, a-z, 0-9, _ and - (1 to 256 characters), as Telegram requires")
+        return value
+
+    @field_validator("public_base_url", "telegram_api_base", "graph_api_base")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// address")
+        return value
+
+    @model_validator(mode="after")
+    def _pairs(self) -> Settings:
+        if self.telegram_mode == "webhook" and self.telegram_bot_token and not self.public_base_url:
+            raise ValueError("TELEGRAM_MODE=webhook needs PUBLIC_BASE_URL (where Telegram reaches this server)")
+        if self.whatsapp_access_token and not (self.whatsapp_phone_number_id and self.whatsapp_app_secret):
+            raise ValueError("WHATSAPP_ACCESS_TOKEN needs WHATSAPP_PHONE_NUMBER_ID and WHATSAPP_APP_SECRET too")
+        if self.messenger_page_access_token and not self.messenger_app_secret:
+            raise ValueError("MESSENGER_PAGE_ACCESS_TOKEN needs MESSENGER_APP_SECRET too")
+        if self.segmenter == "custom" and self.segmenter_weights is None:
+            raise ValueError("SEGMENTER=custom needs SEGMENTER_WEIGHTS (a path to a .pth state dict)")
+        return self
+
+    # Derived values -------------------------------------------------------------------------------
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{(self.data_dir / 'nexoraz.sqlite3').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"
+
+    @property
+    def effective_models_dir(self) -> Path:
+        return self.models_dir or self.data_dir / "models"
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return bool(self.telegram_bot_token)
+
+    @property
+    def whatsapp_enabled(self) -> bool:
+        return bool(self.whatsapp_access_token)
+
+    @property
+    def messenger_enabled(self) -> bool:
+        return bool(self.messenger_page_access_token)
+
+    def secret_key(self, purpose: str) -> bytes:
+        """A 32-byte key for `purpose`, derived from FILES_KEY or the key generated into DATA_DIR."""
+        import hashlib
+        import hmac
+
+        master = self.files_key.encode() if self.files_key else _generated_key(self.data_dir)
+        return hmac.new(master, purpose.encode(), hashlib.sha256).digest()
+
+
+def _generated_key(data_dir: Path) -> bytes:
+    path = data_dir / "files.key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600, exist_ok=True)
+        if path.stat().st_size == 0:
+            path.write_text(secrets.token_urlsafe(32))
+    return path.read_text().strip().encode()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, or an OperatorError that names each bad variable and what to do."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = "_".join(str(p) for p in err["loc"]).upper() or "settings"
+            message = err["msg"].removeprefix("Value error, ")
+            lines.append(f"{name}: {message}" if name != "settings" else message)
+        raise OperatorError("invalid settings: " + "; ".join(lines)) from None

@@ -1,0 +1,1 @@
+"""The conversation, channel-agnostic: message model, dispatcher, one module per use case."""

@@ -1,0 +1,23 @@
+"""What the conversation needs from the settings, without importing `bot` (imports point bot -> handlers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    signup_credits: int = 3
+    render_cost: int = 1
+    support_email: str = "support@nexoraz.pro"
+    support_whatsapp: str = ""
+    facebook_page_url: str = ""
+    upgrade_url: str = ""
+    tutorial_video_url: str = ""
+    privacy_url: str = ""
+    policy_version: date = date(2025, 10, 15)
+    identity_key: bytes = b"test-only-key"  # keyed hashes of identities and giveaway codes
+    telegram_bot_username: str = ""
+    whatsapp_display_number: str = ""
+    facebook_page_id: str = ""

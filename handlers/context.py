@@ -1,0 +1,56 @@
+"""What a handler receives besides the event: the user, their language, the open transaction, services."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers.config import Config
+from handlers.i18n import catalog
+from storage.db import Database
+from storage.limits import RateLimiter
+from storage.models import User
+from storage.users import Identity
+
+
+@dataclass(slots=True, kw_only=True)
+class Services:
+    """Long-lived collaborators, built once in the composition root (`bot/app.py`)."""
+
+    db: Database
+    limiter: RateLimiter
+    config: Config
+    extra: dict[str, Any] = field(default_factory=dict)  # services later use cases add (jobs, files...)
+
+
+@dataclass(slots=True, kw_only=True)
+class Context:
+    user: User
+    locale: str
+    session: AsyncSession  # the event's transaction: committed after the handler returns
+    services: Services
+    new_user: bool = False
+    after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    @property
+    def config(self) -> Config:
+        return self.services.config
+
+    @property
+    def user_id(self) -> int:
+        assert self.user.id is not None
+        return self.user.id
+
+    @property
+    def identity(self) -> Identity:
+        return Identity(self.user.channel, self.user.external_id)
+
+    @property
+    def identity_hash(self) -> str:
+        return self.identity.keyed_hash(self.config.identity_key)
+
+    def t(self, key: str, **args: Any) -> str:
+        return catalog(self.locale)(key, **args)

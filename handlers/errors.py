@@ -1,0 +1,29 @@
+"""Typed errors a handler raises; the dispatcher maps each, once, to a localized reply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AppError(Exception):
+    """An expected failure the user is told about: `key` is the locale message, `args` its placeables."""
+
+    key = "error-internal"
+
+    def __init__(self, key: str | None = None, **args: Any) -> None:
+        super().__init__(key or self.key)
+        if key:
+            self.key = key
+        self.args_for_message = args
+
+
+class BadInput(AppError):
+    key = "error-bad-input"
+
+
+class RateLimited(AppError):
+    key = "error-rate-limited"
+
+
+class NotEnoughCredits(AppError):
+    key = "credits-not-enough"

@@ -1,0 +1,48 @@
+## First contact and finding one's way
+
+welcome =
+    Welcome to Nexoraz! 📸
+    Send me a photo of your product and I will turn it into studio images: background removed, a clean white or styled backdrop, a soft shadow, and sizes ready for Facebook, Instagram and marketplaces.
+
+    You have { $credits ->
+        [one] { $credits } free credit
+       *[other] { $credits } free credits
+    }.
+
+    What to do next: photograph your product in good light and send the photo here.
+    More free credits: follow our Facebook page for giveaway codes: { $page }
+    How-to video: { $video }
+    Type "help" to see everything I can do.
+
+help =
+    Here is what I can do:
+    📷 Send a photo of a product: I send back studio images ({ $cost ->
+        [one] { $cost } credit
+       *[other] { $cost } credits
+    } per photo).
+    /credits: your balance and how to get more
+    /redeem CODE: use a giveaway code
+    /lang: English or Bengali
+    /support: talk to a person
+    /help: this list
+
+    No menu? Type the words without the slash, in English or Bengali, e.g. "credits" or "ক্রেডিট".
+
+support =
+    Need a hand? We are happy to help.
+    WhatsApp: { $whatsapp }
+    Facebook page: { $page }
+    E-mail: { $email }
+
+lang-choose = Choose your language:
+lang-set = Done: I will write to you in English from now on.
+
+fallback-text = I did not quite get that. Send me a photo of your product to get studio images, or type "help" to see what I can do.
+fallback-unknown-command = I do not know that command. Type "help" to see the ones I know.
+fallback-unsupported = I can only work with photos and text. Please send your product photo as a picture or an image file.
+fallback-too-long = That message is too long for me. Please send a short message, or a photo of your product.
+button-stale = That button is no longer active. Type "help" to see what I can do.
+
+error-internal = Sorry, something went wrong on our side. Please try again in a minute; your credits are safe.
+error-bad-input = I could not understand that. Type "help" to see what I can do.
+error-rate-limited = You are sending messages very quickly. Please wait a minute and try again.

@@ -1,0 +1,1 @@
+"""Persistence: SQLModel tables, repositories, the credit ledger, the encrypted blob store, migrations."""

@@ -1,0 +1,154 @@
+"""The credit ledger: append-only entries with a UNIQUE idempotency key, and a cached balance that a CHECK
+keeps non-negative. Every change is one INSERT (which the key makes idempotent) plus one conditional
+UPDATE in the caller's transaction; nothing reads a balance and then writes it back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import func, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import CreditAccount, LedgerEntry, SignupGrant
+from storage.sql import insert_ignore
+from storage.types import utcnow
+
+
+class EntryKind(StrEnum):
+    SIGNUP = "signup"
+    GRANT = "grant"
+    DEBIT = "debit"
+    REFUND = "refund"
+    REDEEM = "redeem"
+    PURCHASE = "purchase"
+
+
+class InsufficientCredits(Exception):
+    def __init__(self, balance: int, needed: int) -> None:
+        super().__init__(f"balance {balance} < {needed}")
+        self.balance = balance
+        self.needed = needed
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    user_id: int
+    balance: int
+    ledger_sum: int
+
+
+async def open_account(session: AsyncSession, user_id: int) -> None:
+    await session.execute(insert_ignore(session, CreditAccount, {"user_id": user_id, "balance": 0}))
+
+
+async def balance(session: AsyncSession, user_id: int) -> int:
+    value = await session.scalar(select(CreditAccount.balance).where(CreditAccount.user_id == user_id))
+    return int(value or 0)
+
+
+async def _record(
+    session: AsyncSession, user_id: int, delta: int, kind: EntryKind, key: str, reference: str
+) -> bool:
+    result = await session.execute(
+        insert_ignore(
+            session,
+            LedgerEntry,
+            {
+                "user_id": user_id,
+                "delta": delta,
+                "kind": kind.value,
+                "reference": reference[:200],
+                "idempotency_key": key,
+                "created_at": utcnow(),
+            },
+        )
+    )
+    return bool(result.rowcount)
+
+
+async def credit(
+    session: AsyncSession, user_id: int, amount: int, *, kind: EntryKind, key: str, reference: str = ""
+) -> bool:
+    """Add `amount` (> 0). False when `key` was applied before (nothing changes)."""
+    if amount <= 0:
+        raise ValueError("a credit must be positive")
+    await open_account(session, user_id)
+    if not await _record(session, user_id, amount, kind, key, reference):
+        return False
+    await session.execute(
+        update(CreditAccount).where(CreditAccount.user_id == user_id).values(balance=CreditAccount.balance + amount)
+    )
+    return True
+
+
+async def debit(session: AsyncSession, user_id: int, amount: int, *, key: str, reference: str = "") -> bool:
+    """Take `amount` (>= 0) or raise InsufficientCredits; the caller's transaction must then roll back.
+
+    False when `key` was debited before (a redelivered event): nothing is charged twice.
+    """
+    if amount < 0:
+        raise ValueError("a debit amount must not be negative")
+    await open_account(session, user_id)
+    if not await _record(session, user_id, -amount, EntryKind.DEBIT, key, reference):
+        return False
+    result = await session.execute(
+        update(CreditAccount)
+        .where(CreditAccount.user_id == user_id, CreditAccount.balance >= amount)
+        .values(balance=CreditAccount.balance - amount)
+    )
+    if not result.rowcount:
+        raise InsufficientCredits(await balance(session, user_id), amount)
+    return True
+
+
+async def refund(session: AsyncSession, user_id: int, *, debit_key: str, key: str, reference: str = "") -> bool:
+    """Give back what the debit `debit_key` took, at most once (`key`). False if nothing to refund."""
+    taken = await session.scalar(
+        select(LedgerEntry.delta).where(
+            LedgerEntry.idempotency_key == debit_key, LedgerEntry.user_id == user_id
+        )
+    )
+    if not taken:
+        return False
+    return await credit(session, user_id, -int(taken), kind=EntryKind.REFUND, key=key, reference=reference)
+
+
+async def grant_signup(session: AsyncSession, user_id: int, identity_hash: str, amount: int) -> bool:
+    """Sign-up credits, once per identity ever: the keyed hash outlives an erased account."""
+    await open_account(session, user_id)
+    claimed = await session.execute(
+        insert_ignore(session, SignupGrant, {"identity_hash": identity_hash, "created_at": utcnow()})
+    )
+    if not claimed.rowcount or amount <= 0:
+        return False
+    return await credit(
+        session, user_id, amount, kind=EntryKind.SIGNUP, key=f"signup:{identity_hash}", reference="welcome"
+    )
+
+
+async def recent(session: AsyncSession, user_id: int, limit: int = 5) -> list[LedgerEntry]:
+    result = await session.execute(
+        select(LedgerEntry)
+        .where(LedgerEntry.user_id == user_id)
+        .order_by(LedgerEntry.id.desc())  # type: ignore[union-attr]
+        .limit(limit)
+    )
+    return list(result.scalars())
+
+
+async def drift(session: AsyncSession) -> list[Drift]:
+    """Accounts whose cached balance differs from the sum of their ledger entries (should be none)."""
+    sums = (
+        select(LedgerEntry.user_id, func.sum(LedgerEntry.delta).label("total"))
+        .where(LedgerEntry.user_id.is_not(None))  # type: ignore[union-attr]
+        .group_by(LedgerEntry.user_id)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(CreditAccount.user_id, CreditAccount.balance, func.coalesce(sums.c.total, 0))
+        .outerjoin(sums, sums.c.user_id == CreditAccount.user_id)
+        .where(CreditAccount.balance != func.coalesce(sums.c.total, 0))
+    )
+    return [Drift(int(u), int(b), int(s)) for u, b, s in rows]

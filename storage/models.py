@@ -1,0 +1,109 @@
+"""The tables. One row per channel identity in `users`; everything else hangs off `users.id`."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Integer, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime, utcnow
+
+
+def _utc(**kwargs: object) -> object:
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, **kwargs)  # type: ignore[call-overload]
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_users_identity"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    external_id: str = Field(max_length=128)
+    locale: str = Field(default="en", max_length=8)
+    locale_chosen: bool = False  # set by /lang: platform hints no longer override it
+    display_name: str | None = Field(default=None, max_length=128)
+    style: str = Field(default="white", max_length=32)
+    size: str = Field(default="original", max_length=32)
+    policy_version_seen: date | None = None
+    unreachable: bool = False  # the platform said the user blocked the bot (Telegram 403)
+    created_at: datetime = _utc()  # type: ignore[assignment]
+    last_seen_at: datetime = _utc()  # type: ignore[assignment]
+
+
+class ProcessedEvent(SQLModel, table=True):
+    """An inbound event seen once: a platform's redelivery of it is a no-op."""
+
+    __tablename__ = "processed_events"
+    __table_args__ = (UniqueConstraint("channel", "event_id", name="uq_processed_events"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    event_id: str = Field(max_length=160)
+    created_at: datetime = _utc(index=True)  # type: ignore[assignment]
+
+
+class CreditAccount(SQLModel, table=True):
+    """The cached balance; the ledger is the truth, and `credits check` proves they agree."""
+
+    __tablename__ = "credit_accounts"
+    __table_args__ = (CheckConstraint("balance >= 0", name="ck_balance_never_negative"),)
+
+    user_id: int = Field(sa_column=Column(Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True))
+    balance: int = 0
+    plan: str | None = Field(default=None, max_length=32)
+    plan_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class LedgerEntry(SQLModel, table=True):
+    """Append-only. `user_id` is NULL once the user is erased; `subject` then holds a tombstone."""
+
+    __tablename__ = "ledger_entries"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    )
+    subject: str | None = Field(default=None, max_length=80)
+    delta: int
+    kind: str = Field(max_length=16)  # signup, grant, debit, refund, redeem, purchase
+    reference: str = Field(default="", max_length=200)
+    idempotency_key: str = Field(max_length=160, unique=True)
+    created_at: datetime = _utc(index=True)  # type: ignore[assignment]
+
+
+class SignupGrant(SQLModel, table=True):
+    """Keyed hash of each identity that ever got sign-up credits: survives /delete so they come once."""
+
+    __tablename__ = "signup_grants"
+
+    identity_hash: str = Field(primary_key=True, max_length=64)
+    created_at: datetime = _utc()  # type: ignore[assignment]
+
+
+class Giveaway(SQLModel, table=True):
+    __tablename__ = "giveaways"
+    __table_args__ = (
+        CheckConstraint("uses <= max_uses", name="ck_giveaway_uses"),
+        CheckConstraint("credits > 0", name="ck_giveaway_credits"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    code_hash: str = Field(max_length=64, unique=True)
+    code_hint: str = Field(max_length=16)  # first characters, for operators' lists
+    credits: int
+    max_uses: int
+    uses: int = 0
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = _utc()  # type: ignore[assignment]
+
+
+class GiveawayRedemption(SQLModel, table=True):
+    __tablename__ = "giveaway_redemptions"
+    __table_args__ = (UniqueConstraint("giveaway_id", "identity_hash", name="uq_redemption_once"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    giveaway_id: int = Field(foreign_key="giveaways.id", index=True)
+    identity_hash: str = Field(max_length=64)
+    created_at: datetime = _utc()  # type: ignore[assignment]

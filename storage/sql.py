@@ -1,0 +1,15 @@
+"""Dialect-aware statements that SQLAlchemy spells differently on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+
+def insert_ignore(session: AsyncSession, table: Any, values: dict[str, Any]) -> Any:
+    """`INSERT ... ON CONFLICT DO NOTHING`: the unique constraint decides, with no read-check-write race."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(table).values(**values).on_conflict_do_nothing()
