@@ -1,0 +1,116 @@
+"""Compositing a cutout onto a backdrop: white (marketplace), transparent, plain colours, gradient,
+studio. Pure Pillow: no torch. The product is centred at ~85% of the limiting side of the canvas."""
+
+from __future__ import annotations
+
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageOps
+
+from render.cutout import Cutout
+from render.styles import Style
+
+FILL = 0.85
+STUDIO_FILL = 0.72
+MARGIN = 0.04  # transparent/original: space kept around the product's crop
+MAX_SIDE = 2048
+
+
+def canvas_for(cutout: Cutout, size: tuple[int, int] | None) -> tuple[int, int]:
+    if size is not None:
+        return size
+    w, h = cutout.canvas
+    scale = min(1.0, MAX_SIDE / max(w, h))
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+def _fit(product: Image.Image, canvas: tuple[int, int], fill: float) -> Image.Image:
+    w, h = product.size
+    scale = fill * min(canvas[0] / w, canvas[1] / h)
+    target = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return product.resize(target, Image.Resampling.LANCZOS) if target != product.size else product.copy()
+
+
+def compose(cutout: Cutout, style: Style, size: tuple[int, int] | None) -> Image.Image:
+    """The styled image: RGB for opaque styles, RGBA for `transparent`."""
+    if style.kind == "transparent":
+        return _transparent(cutout, size)
+    canvas = canvas_for(cutout, size)
+    if style.kind == "studio":
+        return _studio(cutout, canvas)
+    product = _fit(cutout.image, canvas, FILL)
+    x = (canvas[0] - product.width) // 2
+    y = (canvas[1] - product.height) // 2
+    if style.kind == "gradient":
+        backdrop = _vertical_gradient(canvas, (250, 250, 251), (216, 223, 233))
+    else:
+        backdrop = Image.new("RGB", canvas, style.color if style.kind == "color" else (255, 255, 255))
+    _darken(backdrop, _contact_shadow(canvas, product, (x, y)))
+    backdrop.paste(product.convert("RGB"), (x, y), product.getchannel("A"))
+    return backdrop
+
+
+def _transparent(cutout: Cutout, size: tuple[int, int] | None) -> Image.Image:
+    if size is None:
+        product = cutout.image
+        cap = MAX_SIDE / (1 + 2 * MARGIN)
+        if max(product.size) > cap:
+            product = _fit(product, (round(cap), round(cap)), 1.0)
+        pad = round(MARGIN * max(product.size))
+        canvas = (product.width + 2 * pad, product.height + 2 * pad)
+        out = Image.new("RGBA", canvas, (0, 0, 0, 0))
+        out.paste(product, (pad, pad))
+        return out
+    product = _fit(cutout.image, size, FILL)
+    out = Image.new("RGBA", size, (0, 0, 0, 0))
+    out.paste(product, ((size[0] - product.width) // 2, (size[1] - product.height) // 2))
+    return out
+
+
+def _contact_shadow(canvas: tuple[int, int], product: Image.Image, at: tuple[int, int]) -> Image.Image:
+    """A soft ellipse under the product's base plus a flattened silhouette: the 'resting on' cue."""
+    w, h = product.size
+    x, y = at
+    base = y + h
+    mask = Image.new("L", canvas, 0)
+    ry = max(2, round(0.028 * h))
+    ImageDraw.Draw(mask).ellipse((x + 0.1 * w, base - ry, x + 0.9 * w, base + ry), fill=round(255 * 0.30))
+    flat = product.getchannel("A").resize((w, max(1, round(0.06 * h))), Image.Resampling.BILINEAR)
+    flat = flat.point(lambda v: round(v * 0.22))
+    mask.paste(flat, (x, base - flat.height // 2), flat)
+    radius = max(1.5, 0.018 * h)
+    return mask.filter(ImageFilter.GaussianBlur(radius))
+
+
+def _darken(image: Image.Image, mask: Image.Image) -> None:
+    image.paste(Image.new("RGB", image.size, (40, 40, 45)), (0, 0), mask)
+
+
+def _vertical_gradient(
+    canvas: tuple[int, int], top: tuple[int, int, int], bottom: tuple[int, int, int]
+) -> Image.Image:
+    ramp = Image.linear_gradient("L").resize(canvas, Image.Resampling.BILINEAR)
+    return ImageOps.colorize(ramp, black=top, white=bottom)
+
+
+def _studio(cutout: Cutout, canvas: tuple[int, int]) -> Image.Image:
+    """A seamless backdrop: wall fading into a lighter floor, the product standing on it with a
+    contact shadow and a faint reflection."""
+    width, height = canvas
+    product = _fit(cutout.image, canvas, STUDIO_FILL)
+    x = (width - product.width) // 2
+    base = round(height * 0.86)
+    y = base - product.height
+    if y < round(height * 0.04):
+        y = round(height * 0.04)
+        base = y + product.height
+    wall = _vertical_gradient(canvas, (222, 224, 228), (247, 247, 248))
+    glow = Image.radial_gradient("L").resize(canvas, Image.Resampling.BILINEAR)
+    backdrop = Image.composite(wall, Image.new("RGB", canvas, (205, 207, 212)), ImageOps.invert(glow))
+    reflection = ImageOps.flip(product)
+    fade = Image.linear_gradient("L").resize(reflection.size, Image.Resampling.BILINEAR)
+    fade = ImageOps.invert(fade).point(lambda v: round(v * 0.22))
+    backdrop.paste(
+        reflection.convert("RGB"), (x, base), ImageChops.multiply(reflection.getchannel("A"), fade)
+    )
+    _darken(backdrop, _contact_shadow(canvas, product, (x, y)))
+    backdrop.paste(product.convert("RGB"), (x, y), product.getchannel("A"))
+    return backdrop

@@ -1,0 +1,108 @@
+"""Edge refinement at full resolution: a colour-guided filter snaps a coarse matte to the photo's own
+edges, then blur-fusion foreground estimation removes the old background's colour from edge pixels.
+
+torch is imported inside the functions: the fast guided filter (coefficients solved at a reduced
+scale, applied at full resolution) keeps the memory of a 4-MP refinement near 200 MB.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+GUIDE_SIDE = 640  # the scale at which the guided filter's coefficients are solved
+EPS = 1e-4
+
+
+def _box(x: torch.Tensor, r: int) -> torch.Tensor:
+    """Mean over a (2r+1)^2 window with edge clamping: separable running sums, O(1) per pixel, and
+    one axis at a time so float32 sums stay precise on large images."""
+    import torch.nn.functional as F
+
+    if r <= 0:
+        return x
+    k = 2 * r + 1
+    out = x
+    for dim, pad in ((-1, (r + 1, r, 0, 0)), (-2, (0, 0, r + 1, r))):
+        c = F.pad(out, pad, mode="replicate").cumsum(dim)
+        n = c.shape[dim]
+        out = c.narrow(dim, k, n - k) - c.narrow(dim, 0, n - k)
+    return out / float(k * k)
+
+
+def guided_refine(image: np.ndarray, coarse: np.ndarray, *, radius: int | None = None) -> np.ndarray:
+    """Refine `coarse` (float32 HxW in [0,1], any size) against `image` (uint8 HxWx3); float32 HxW out."""
+    import torch
+    import torch.nn.functional as F
+
+    with torch.inference_mode():
+        h, w = image.shape[:2]
+        full = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().div_(255.0)
+        p = torch.from_numpy(np.ascontiguousarray(coarse, dtype=np.float32))[None, None]
+        scale = min(1.0, GUIDE_SIDE / max(h, w))
+        lh, lw = max(1, round(h * scale)), max(1, round(w * scale))
+        guide = F.interpolate(full, size=(lh, lw), mode="area") if scale < 1.0 else full
+        p_low = F.interpolate(p, size=(lh, lw), mode="bilinear", align_corners=False)
+        r = radius if radius is not None else max(2, round(max(lh, lw) / 160))
+        a, b = _coefficients(guide, p_low, r)
+        if scale < 1.0:
+            a = F.interpolate(a, size=(h, w), mode="bilinear", align_corners=False)
+            b = F.interpolate(b, size=(h, w), mode="bilinear", align_corners=False)
+        q = (a * full).sum(1, keepdim=True).add_(b).clamp_(0.0, 1.0)
+        return q[0, 0].numpy().copy()
+
+
+def _coefficients(guide: torch.Tensor, p: torch.Tensor, r: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """He et al.'s colour guided filter: per-window linear model p ~ a . I + b, then averaged."""
+    import torch
+
+    mean_i = _box(guide, r)  # 1x3xHxW
+    mean_p = _box(p, r)
+    cov_ip = _box(guide * p, r) - mean_i * mean_p
+    prods = [guide[:, i : i + 1] * guide[:, j : j + 1] for i in range(3) for j in range(i, 3)]
+    var = _box(torch.cat(prods, 1), r)
+    means = [mean_i[:, i : i + 1] * mean_i[:, j : j + 1] for i in range(3) for j in range(i, 3)]
+    var = var - torch.cat(means, 1)
+    idx = {(0, 0): 0, (0, 1): 1, (0, 2): 2, (1, 1): 3, (1, 2): 4, (2, 2): 5}
+    sigma = torch.empty(guide.shape[0], guide.shape[2], guide.shape[3], 3, 3, dtype=guide.dtype)
+    for (i, j), k in idx.items():
+        sigma[..., i, j] = var[:, k]
+        sigma[..., j, i] = var[:, k]
+    sigma += EPS * torch.eye(3, dtype=guide.dtype)
+    a = torch.linalg.solve(sigma, cov_ip.permute(0, 2, 3, 1).unsqueeze(-1)).squeeze(-1).permute(0, 3, 1, 2)
+    b = mean_p - (a * mean_i).sum(1, keepdim=True)
+    return _box(a, r), _box(b, r)
+
+
+def estimate_foreground(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Foreground colours with the old background removed at the edges (blur fusion, two passes).
+
+    Pixels that are fully opaque keep their colour; only 0 < alpha < 1 pixels change. uint8 HxWx3 out.
+    """
+    import torch
+
+    with torch.inference_mode():
+        h, w = alpha.shape
+        img = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().div_(255.0)
+        a = torch.from_numpy(np.ascontiguousarray(alpha, dtype=np.float32))[None, None]
+        big = max(3, round(max(h, w) / 22))
+        small = max(2, round(max(h, w) / 340))
+        fg, bg = _blur_fusion(img, img, img, a, big)
+        fg, _ = _blur_fusion(img, fg, bg, a, small)
+        edge = (a > 0.004) & (a < 0.996)
+        out = torch.where(edge, fg, img)
+        return out[0].permute(1, 2, 0).mul_(255.0).round_().clamp_(0, 255).to(torch.uint8).numpy().copy()
+
+
+def _blur_fusion(
+    img: torch.Tensor, fg: torch.Tensor, bg: torch.Tensor, a: torch.Tensor, r: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    blurred_a = _box(a, r)
+    blurred_fg = _box(fg * a, r) / (blurred_a + 1e-5)
+    blurred_bg = _box(bg * (1 - a), r) / ((1 - blurred_a) + 1e-5)
+    est = blurred_fg + a * (img - a * blurred_fg - (1 - a) * blurred_bg)
+    return est.clamp_(0.0, 1.0), blurred_bg

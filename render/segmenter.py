@@ -1,0 +1,105 @@
+"""One interface for every segmentation backend, and the choice between them.
+
+A backend's `predict` maps RGB uint8 arrays to coarse float mattes in [0, 1] at any resolution of
+the same framing; `render.matte` refines them at full resolution. The U^2-Net backend is the only
+one that imports torch at construction; the classical one needs OpenCV only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import numpy as np
+
+from render.errors import WeightsError
+
+if TYPE_CHECKING:
+    from render.u2net import U2Net
+
+log = logging.getLogger(__name__)
+
+INPUT_SIDE = 320
+BATCH = 8
+_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+_STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+
+@runtime_checkable
+class Segmenter(Protocol):
+    name: str
+
+    def predict(self, images: Sequence[np.ndarray]) -> list[np.ndarray]: ...
+
+
+class U2NetSegmenter:
+    """A U^2-Net in torch: batches through the network together, inference mode, channels_last,
+    on CUDA when present, otherwise the CPU."""
+
+    def __init__(self, model: U2Net, *, name: str = "u2netp", device: str | None = None) -> None:
+        import torch
+
+        self.name = name
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model = model.eval().to(self.device)
+        self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+
+    def predict(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        out: list[np.ndarray] = []
+        for start in range(0, len(images), BATCH):
+            out.extend(self._batch(images[start : start + BATCH]))
+        return out
+
+    def _batch(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        import cv2
+        import torch
+
+        arrays = []
+        for image in images:
+            small = cv2.resize(image, (INPUT_SIDE, INPUT_SIDE), interpolation=cv2.INTER_AREA).astype(
+                np.float32
+            )
+            small /= max(float(small.max()), 1.0)
+            arrays.append((small - _MEAN) / _STD)
+        batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
+        batch = batch.to(self.device).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            pred = self.model(batch)[:, 0].float()
+            lo = pred.amin(dim=(1, 2), keepdim=True)
+            hi = pred.amax(dim=(1, 2), keepdim=True)
+            pred = (pred - lo) / (hi - lo).clamp_min(1e-6)
+            return [m.copy() for m in pred.cpu().numpy()]
+
+
+def default_models_dir() -> Path:
+    return Path(os.environ.get("NEXORAZ_MODELS_DIR") or "./data/models")
+
+
+def load_segmenter(
+    kind: str = "auto",
+    models_dir: Path | None = None,
+    weights: Path | None = None,
+    *,
+    device: str | None = None,
+) -> Segmenter:
+    """`auto`: u2netp when its converted weights are present, else the classical fallback (logged).
+    `u2netp`: those weights or WeightsError. `classical`. `custom`: `weights`, loaded strictly."""
+    from render.classical import ClassicalSegmenter
+    from render.weights import is_fetched, load_weights, weights_path
+
+    directory = models_dir or default_models_dir()
+    if kind == "classical":
+        return ClassicalSegmenter()
+    if kind == "custom":
+        if weights is None:
+            raise WeightsError("the custom segmenter needs a weights file")
+        return U2NetSegmenter(load_weights(weights, require_checksum=False), name="custom", device=device)
+    if kind == "u2netp" or (kind == "auto" and is_fetched(directory)):
+        return U2NetSegmenter(load_weights(weights_path(directory)), device=device)
+    if kind == "auto":
+        log.warning("no u2netp weights in %s: using the classical segmenter (run `models fetch`)", directory)
+        return ClassicalSegmenter()
+    raise WeightsError(f"unknown segmenter kind {kind!r}")
