@@ -10,6 +10,9 @@ class RateLimiter(Protocol):
     async def hit(self, key: str, *, limit: int, window_s: int) -> bool:
         """Count one attempt; False once `limit` attempts fall in the current window."""
 
+    async def exceeded(self, key: str, *, limit: int, window_s: int) -> bool:
+        """True when `limit` hits already fall in the current window (counts nothing)."""
+
     async def forget(self, prefix: str) -> None:
         """Drop every counter whose key starts with `prefix` (used when a user is erased)."""
 
@@ -29,6 +32,11 @@ class MemoryRateLimiter:
             self._counts = {k: v for k, v in self._counts.items() if v[0] == window}
         return count <= limit
 
+    async def exceeded(self, key: str, *, limit: int, window_s: int) -> bool:
+        window = int(time.monotonic() // window_s)
+        start, count = self._counts.get(key, (window, 0))
+        return start == window and count >= limit
+
     async def forget(self, prefix: str) -> None:
         for key in [k for k in self._counts if k.startswith(prefix)]:
             del self._counts[key]
@@ -47,6 +55,11 @@ class RedisRateLimiter:
             pipe.expire(name, window_s * 2)
             count, _ = await pipe.execute()
         return int(count) <= limit
+
+    async def exceeded(self, key: str, *, limit: int, window_s: int) -> bool:
+        window = int(time.time() // window_s)
+        count = await self._redis.get(f"{self._ns}{key}:{window}")
+        return int(count or 0) >= limit
 
     async def forget(self, prefix: str) -> None:
         async for name in self._redis.scan_iter(match=f"{self._ns}{prefix}*"):

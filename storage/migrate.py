@@ -28,6 +28,31 @@ async def upgrade_async(url: str, revision: str = "head") -> None:
     await asyncio.to_thread(upgrade, url, revision)
 
 
+class SchemaOutOfDate(Exception):
+    pass
+
+
+async def require_current(url: str) -> None:
+    """PostgreSQL is migrated by the operator (`python -m bot db upgrade`), once, not by every front process."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from storage.db import create_engine
+
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            current = await connection.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
+    finally:
+        await engine.dispose()
+    if current != head:
+        raise SchemaOutOfDate(
+            f"the database schema is at {current or 'nothing'}, this release needs {head}: "
+            "run `python -m bot db upgrade` first"
+        )
+
+
 def make_revision(url: str, message: str) -> None:
     """Developers: autogenerate a revision from the models (`python -m storage.migrate "message"`)."""
     command.revision(alembic_config(url), message=message, autogenerate=True)

@@ -7,7 +7,7 @@ import hmac
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import User
 from storage.sql import insert_ignore

@@ -16,6 +16,9 @@ COMMAND_MODULES = (
     "bot.cli.db_cmd",
     "bot.cli.render_cmd",
     "bot.cli.models_cmd",
+    "bot.cli.giveaway_cmd",
+    "bot.cli.credits_cmd",
+    "bot.cli.user_cmd",
 )
 
 

@@ -1,0 +1,146 @@
+"""The composition root: the one place where settings become engines, clients, channels and services."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from bot.channels.base import Channel
+from bot.channels.webchat import WebChat
+from bot.http import create_http_app
+from bot.settings import Settings
+from handlers import basics, credits
+from handlers.config import Config
+from handlers.context import Services
+from handlers.dispatcher import Dispatcher
+from handlers.router import Router
+from storage import migrate, users
+from storage.db import Database
+from storage.limits import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+
+log = logging.getLogger(__name__)
+
+
+def handler_config(settings: Settings) -> Config:
+    return Config(
+        signup_credits=settings.signup_credits,
+        render_cost=settings.render_cost,
+        support_email=settings.support_email,
+        support_whatsapp=settings.support_whatsapp,
+        facebook_page_url=settings.facebook_page_url,
+        upgrade_url=settings.upgrade_url,
+        tutorial_video_url=settings.tutorial_video_url,
+        privacy_url=settings.privacy_url,
+        policy_version=settings.policy_version,
+        identity_key=settings.secret_key("identity"),
+        telegram_bot_username=settings.telegram_bot_username,
+        whatsapp_display_number=settings.whatsapp_display_number,
+        facebook_page_id=settings.facebook_page_id,
+    )
+
+
+def build_router() -> Router:
+    return Router().include([basics.router, credits.router])
+
+
+@dataclass
+class App:
+    settings: Settings
+    db: Database
+    services: Services
+    dispatcher: Dispatcher
+    http: web.Application
+    channels: list[Channel] = field(default_factory=list)
+    redis: Any = None
+    runner: web.AppRunner | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful when HTTP_PORT=0 asks the system for a free one)."""
+        assert self.runner is not None
+        for site in self.runner.sites:
+            server = getattr(site, "_server", None)
+            if server is not None and server.sockets:
+                return int(server.sockets[0].getsockname()[1])
+        return self.settings.http_port
+
+    def channel(self, name: str) -> Channel:
+        return next(c for c in self.channels if c.name == name)
+
+
+def create_app(settings: Settings) -> App:
+    """Wire everything; no I/O happens here (see `start`)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.effective_database_url)
+    redis = None
+    limiter: RateLimiter
+    if settings.redis_url:
+        from redis.asyncio import Redis
+
+        redis = Redis.from_url(settings.redis_url)
+        limiter = RedisRateLimiter(redis)
+    else:
+        limiter = MemoryRateLimiter()
+    services = Services(db=db, limiter=limiter, config=handler_config(settings))
+    services.extra["redeem"] = credits.redeem_code
+    dispatcher = Dispatcher(services, build_router(), basics.fallback)
+    http = create_http_app()
+    app = App(settings=settings, db=db, services=services, dispatcher=dispatcher, http=http, redis=redis)
+
+    async def locale_of(visitor: str) -> str | None:
+        async with db.transaction() as session:
+            user = await users.find(session, users.Identity("web", visitor))
+            return user.locale if user else None
+
+    webchat = WebChat(dispatcher.dispatch, locale_of, secure_cookie=settings.public_base_url.startswith("https"))
+    app.channels.append(webchat)
+    for channel in app.channels:
+        channel.add_routes(http)
+    return app
+
+
+async def start(app: App) -> None:
+    if app.settings.is_sqlite:
+        await migrate.upgrade_async(app.settings.effective_database_url)
+    else:
+        await migrate.require_current(app.settings.effective_database_url)
+    app.runner = web.AppRunner(app.http, access_log=None, handle_signals=False)
+    await app.runner.setup()
+    site = web.TCPSite(app.runner, app.settings.http_host, app.settings.http_port)
+    await site.start()
+    for channel in app.channels:
+        await channel.start()
+    names = ", ".join(c.name for c in app.channels)
+    log.info("serving on http://%s:%s/ ; channels active: %s", app.settings.http_host, app.port, names)
+    if [c.name for c in app.channels] == ["web"]:
+        log.info("no platform tokens set: only the web chat runs (set TELEGRAM_BOT_TOKEN, WHATSAPP_*, MESSENGER_*)")
+
+
+async def stop(app: App) -> None:
+    for channel in reversed(app.channels):
+        await channel.stop()
+    if app.runner is not None:
+        await app.runner.cleanup()
+    if app.redis is not None:
+        await app.redis.aclose()
+    await app.db.dispose()
+
+
+async def serve(settings: Settings, stop_signals: Sequence[signal.Signals] = (signal.SIGINT, signal.SIGTERM)) -> None:
+    app = create_app(settings)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in stop_signals:
+        loop.add_signal_handler(sig, stopping.set)
+    await start(app)
+    try:
+        await stopping.wait()
+        log.info("stopping")
+    finally:
+        await stop(app)

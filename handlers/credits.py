@@ -1,0 +1,64 @@
+"""Credits: /credits shows the balance and how to get more; /redeem turns a giveaway code into credits."""
+
+from __future__ import annotations
+
+from babel.dates import format_date
+
+from handlers import codes
+from handlers.context import Context
+from handlers.i18n import to_bengali_digits
+from handlers.model import Inbound, Reply, Text
+from handlers.router import Router
+from storage import giveaways, ledger
+
+router = Router()
+
+RECENT_ENTRIES = 5
+FAILED_REDEEMS_PER_HOUR = 5
+
+
+@router.command("credits")
+async def show_credits(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
+    balance = await ledger.balance(ctx.session, ctx.user_id)
+    lines = [ctx.t("credits-balance", balance=balance, cost=ctx.config.render_cost)]
+    entries = await ledger.recent(ctx.session, ctx.user_id, RECENT_ENTRIES)
+    if entries:
+        lines.append(ctx.t("credits-recent"))
+        for entry in entries:
+            day = format_date(entry.created_at.date(), "d MMM", locale=ctx.locale)
+            day = to_bengali_digits(day) if ctx.locale == "bn" else day
+            lines.append(ctx.t("credits-entry", date=day, amount=abs(entry.delta), kind=entry.kind))
+    lines.append(ctx.t("credits-get-more", page=ctx.config.facebook_page_url, upgrade=ctx.config.upgrade_url))
+    return [Text(text="\n".join(lines))]
+
+
+@router.command("redeem")
+async def redeem(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
+    if not argument.strip():
+        return [Text(text=ctx.t("redeem-how"))]
+    return await redeem_code(event, ctx, argument)
+
+
+async def redeem_code(event: Inbound, ctx: Context, typed: str) -> list[Reply]:
+    """Shared by /redeem and the deep links (t.me ?start=, m.me ?ref=, wa.me prefilled text)."""
+    limiter = ctx.services.limiter
+    failures_key = f"redeem-fail:{ctx.identity}"
+    if await limiter.exceeded(failures_key, limit=FAILED_REDEEMS_PER_HOUR, window_s=3600):
+        return [Text(text=ctx.t("redeem-too-many"))]
+    code = codes.normalize(typed)
+    if code is None:
+        await limiter.hit(failures_key, limit=FAILED_REDEEMS_PER_HOUR, window_s=3600)
+        return [Text(text=ctx.t("redeem-malformed"))]
+    try:
+        async with ctx.session.begin_nested():
+            granted = await giveaways.redeem(
+                ctx.session,
+                code_hash=codes.code_hash(code, ctx.config.identity_key),
+                user_id=ctx.user_id,
+                identity_hash=ctx.identity_hash,
+            )
+    except giveaways.CodeRejected:
+        await limiter.hit(failures_key, limit=FAILED_REDEEMS_PER_HOUR, window_s=3600)
+        return [Text(text=ctx.t("redeem-rejected"))]
+    balance = await ledger.balance(ctx.session, ctx.user_id)
+    return [Text(text=ctx.t("redeem-ok", credits=granted, balance=balance))]

@@ -1,0 +1,34 @@
+## Credits and giveaway codes
+
+credits-balance = You have { $balance ->
+        [one] { $balance } credit
+       *[other] { $balance } credits
+    }. Each photo costs { $cost ->
+        [one] { $cost } credit
+       *[other] { $cost } credits
+    }.
+credits-recent = Recent:
+credits-entry = • { $date }: { $kind ->
+        [signup] +{ $amount } welcome gift
+        [grant] +{ $amount } from Nexoraz support
+        [redeem] +{ $amount } giveaway code
+        [purchase] +{ $amount } purchase
+        [refund] +{ $amount } refund for a photo that failed
+       *[debit] −{ $amount } photo rendered
+    }
+credits-get-more =
+    Need more? Follow our Facebook page for free giveaway codes: { $page }
+    Or buy a pack: { $upgrade }
+credits-not-enough =
+    You do not have enough credits for this photo: you have { $balance }, it needs { $cost }.
+    Get free codes on our Facebook page: { $page }
+    Or buy a pack: { $upgrade }
+
+redeem-how = Send your giveaway code like this: redeem NX7K-3P9Q
+redeem-ok = 🎉 Code accepted: { $credits ->
+        [one] { $credits } credit
+       *[other] { $credits } credits
+    } added. Your balance is now { $balance }.
+redeem-rejected = This code is not valid, or it has already been used. Please check it and try again.
+redeem-malformed = That does not look like a giveaway code. Codes look like NX7K-3P9Q: letters and digits.
+redeem-too-many = Too many wrong codes. Please wait an hour before trying again.
