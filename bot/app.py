@@ -100,6 +100,18 @@ def create_app(settings: Settings) -> App:
 
     webchat = WebChat(dispatcher.dispatch, locale_of, secure_cookie=settings.public_base_url.startswith("https"))
     app.channels.append(webchat)
+    if settings.telegram_enabled:
+        from bot.channels.telegram import TelegramChannel
+
+        app.channels.append(TelegramChannel(settings, dispatcher))
+    if settings.whatsapp_enabled:
+        from bot.channels.whatsapp import WhatsAppChannel
+
+        app.channels.append(WhatsAppChannel(settings, dispatcher))
+    if settings.messenger_enabled:
+        from bot.channels.messenger import MessengerChannel
+
+        app.channels.append(MessengerChannel(settings, dispatcher))
     for channel in app.channels:
         channel.add_routes(http)
     return app

@@ -58,6 +58,7 @@ async def get_or_create(
     assert user is not None
     if not created:
         user.last_seen_at = utcnow()
+        user.unreachable = False  # they wrote to us, so they can be reached again
         if display_name and display_name != user.display_name:
             user.display_name = display_name
         session.add(user)
@@ -73,3 +74,12 @@ async def find(session: AsyncSession, identity: Identity) -> User | None:
 
 async def set_locale(session: AsyncSession, user_id: int, locale: str) -> None:
     await session.execute(update(User).where(User.id == user_id).values(locale=locale, locale_chosen=True))
+
+
+async def mark_unreachable(session: AsyncSession, identity: Identity, unreachable: bool = True) -> None:
+    """The platform refuses delivery for good (the user blocked the bot): stop sending until they write again."""
+    await session.execute(
+        update(User)
+        .where(User.channel == identity.channel, User.external_id == identity.external_id)
+        .values(unreachable=unreachable)
+    )

@@ -23,3 +23,10 @@ class Channel(Protocol):
 
     async def send(self, chat_id: str, replies: Sequence[Reply]) -> None:
         """Deliver replies outside a request (render results from workers)."""
+
+    async def fetch_media(self, file_id: str) -> bytes:
+        """Download a file the user sent (`MediaRef.file_id`); raises `MediaUnavailable` when it cannot."""
+
+
+class MediaUnavailable(Exception):
+    """The platform no longer has the file, or it is larger than the channel allows."""
