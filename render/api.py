@@ -48,11 +48,14 @@ def _rgb_and_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
 
 def _mattes(rgbs: Sequence[np.ndarray], segmenter: Segmenter) -> list[tuple[np.ndarray, np.ndarray]]:
     """(refined full-resolution matte, coarse matte) per image; one network batch for all of them."""
+    from render.classical import open_holes
     from render.refine import guided_refine
 
     coarse = segmenter.predict(list(rgbs))
     out = []
     for rgb, c in zip(rgbs, coarse, strict=True):
+        if segmenter.name != "classical":
+            c = open_holes(rgb, c)
         q = guided_refine(rgb, c)
         q = np.clip((q - _LOW) / (_HIGH - _LOW), 0.0, 1.0)
         out.append((q.astype(np.float32), c))

@@ -11,7 +11,10 @@ import numpy as np
 
 WORK_SIDE = 400
 CLUSTERS = 5
-L_WEIGHT = 0.45  # lightness counts less than colour: cast shadows mostly darken the background
+L_WEIGHT = 0.6  # lightness counts less than colour
+SHADOW_MIN = 0.4  # a cast shadow keeps at least this share of the background's brightness
+SHADOW_PENALTY = 14.0
+HOLE_MIN_AREA = 0.002
 ITERATIONS = 4
 
 
@@ -33,12 +36,11 @@ class ClassicalSegmenter:
         )
         small = cv2.GaussianBlur(small, (3, 3), 0)
         lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB).astype(np.float32)
-        lab *= np.array([L_WEIGHT, 1.0, 1.0], np.float32)
         sh, sw = lab.shape[:2]
         band = max(3, round(0.03 * max(sh, sw)))
         border = np.zeros((sh, sw), bool)
         border[:band], border[-band:], border[:, :band], border[:, -band:] = True, True, True, True
-        distance = _distance_to_border_model(lab, border)
+        distance = _distance_to_border_model(small, lab, border)
         inner = distance[~border]
         spread = float(np.percentile(distance[border], 95))
         threshold = max(10.0, 1.6 * spread)
@@ -60,18 +62,36 @@ class ClassicalSegmenter:
         return cv2.GaussianBlur(fg.astype(np.float32), (3, 3), 0)
 
 
-def _distance_to_border_model(lab: np.ndarray, border: np.ndarray) -> np.ndarray:
+def _distance_to_border_model(rgb: np.ndarray, lab: np.ndarray, border: np.ndarray) -> np.ndarray:
+    """Distance to the nearest border colour cluster: the smaller of a Lab distance (lightness
+    weighted down) and a shadow distance (how far the pixel is from a darkened copy of the cluster's
+    RGB colour, plus a little for the darkening itself)."""
     import cv2
 
-    samples = lab[border].reshape(-1, 3)
-    if samples.shape[0] > 4000:
-        samples = samples[:: samples.shape[0] // 4000]
+    pick = np.flatnonzero(border.reshape(-1))
+    if pick.size > 4000:
+        pick = pick[:: pick.size // 4000]
+    samples = lab.reshape(-1, 3)[pick]
     k = min(CLUSTERS, samples.shape[0])
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
     cv2.setRNGSeed(7)
-    _, _, centres = cv2.kmeans(samples, k, None, criteria, 2, cv2.KMEANS_PP_CENTERS)  # type: ignore[call-overload]
+    _, labels, centres = cv2.kmeans(samples, k, None, criteria, 2, cv2.KMEANS_PP_CENTERS)  # type: ignore[call-overload]
+    rgb_samples = rgb.reshape(-1, 3)[pick].astype(np.float32)
+    rgb_centres = np.stack(
+        [
+            rgb_samples[labels[:, 0] == i].mean(0) if (labels[:, 0] == i).any() else np.zeros(3)
+            for i in range(k)
+        ]
+    ).astype(np.float32)
     flat = lab.reshape(-1, 1, 3)
-    dist = np.sqrt(((flat - centres[None, :, :]) ** 2).sum(-1)).min(1)
+    diff = (flat - centres[None, :, :]) * np.array([L_WEIGHT, 1.0, 1.0], np.float32)
+    lab_dist = np.sqrt((diff**2).sum(-1))
+    pix = rgb.reshape(-1, 1, 3).astype(np.float32)
+    dot = (pix * rgb_centres[None]).sum(-1) / np.maximum((rgb_centres**2).sum(-1), 1.0)[None]
+    shade = np.clip(dot, SHADOW_MIN, 1.0)
+    residual = np.sqrt(((pix - shade[..., None] * rgb_centres[None]) ** 2).sum(-1))
+    shadow_dist = residual + SHADOW_PENALTY * (1.0 - shade)
+    dist = np.minimum(lab_dist, shadow_dist).min(1)
     return np.asarray(dist.reshape(lab.shape[:2]), np.float32)
 
 
@@ -85,3 +105,46 @@ def _keep_large_components(fg: np.ndarray) -> np.ndarray:
     areas = stats[1:, cv2.CC_STAT_AREA]
     keep = np.flatnonzero(areas >= 0.08 * areas.max()) + 1
     return np.isin(labels, keep).astype(np.uint8)
+
+
+def open_holes(image: np.ndarray, coarse: np.ndarray) -> np.ndarray:
+    """Reopen holes a saliency network fills (a mug's handle, a ring): regions that match the
+    border's background colours closely, lie inside the matte and are cut off from the background
+    around the product. Background-coloured parts that reach the outside (a white label on a white
+    table) stay. Returns the coarse matte (its own resolution) with those holes cleared."""
+    import cv2
+
+    h, w = image.shape[:2]
+    scale = min(1.0, WORK_SIDE / max(h, w))
+    small = cv2.resize(
+        image, (max(8, round(w * scale)), max(8, round(h * scale))), interpolation=cv2.INTER_AREA
+    )
+    small = cv2.GaussianBlur(small, (3, 3), 0)
+    sh, sw = small.shape[:2]
+    lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB).astype(np.float32)
+    band = max(3, round(0.03 * max(sh, sw)))
+    border = np.zeros((sh, sw), bool)
+    border[:band], border[-band:], border[:, :band], border[:, -band:] = True, True, True, True
+    distance = _distance_to_border_model(small, lab, border)
+    spread = float(np.percentile(distance[border], 90))
+    like_bg = (distance < max(10.0, 1.5 * spread)).astype(np.uint8)
+    like_bg = cv2.morphologyEx(like_bg, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    matte = cv2.resize(coarse, (sw, sh), interpolation=cv2.INTER_LINEAR)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(like_bg, connectivity=4)
+    holes = np.zeros((sh, sw), bool)
+    min_area = HOLE_MIN_AREA * sh * sw
+    for i in range(1, count):
+        x, y, bw, bh, area = stats[i]
+        if area < min_area or x == 0 or y == 0 or x + bw >= sw or y + bh >= sh:
+            continue
+        region = labels == i
+        rim = cv2.dilate(region.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool) & ~region
+        if float(matte[region].mean()) > 0.5 and float((matte[rim] > 0.5).mean()) > 0.97:
+            holes |= region
+    if not holes.any():
+        return coarse
+    holes = cv2.dilate(holes.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    keep = cv2.resize(
+        (~holes).astype(np.float32), (coarse.shape[1], coarse.shape[0]), interpolation=cv2.INTER_LINEAR
+    )
+    return np.asarray(coarse * keep, np.float32)

@@ -84,8 +84,7 @@ def _open_and_load(data: bytes, kind: str, max_side: int | None) -> Image.Image:
     if getattr(image, "n_frames", 1) > 1:
         image.seek(0)
     if kind == "JPEG" and max_side is not None and image.mode in ("RGB", "L", "CMYK"):
-        scale = max(width, height) / max_side
-        if scale >= 2:
+        if max(width, height) > max_side:
             # draft keeps the result at least this large; thumbnail() brings it down to max_side after.
             want = max_side * 0.75 / max(width, height)
             image.draft(image.mode, (max(1, round(width * want)), max(1, round(height * want))))

@@ -41,8 +41,13 @@ def guided_refine(image: np.ndarray, coarse: np.ndarray, *, radius: int | None =
 
     with torch.inference_mode():
         h, w = image.shape[:2]
-        full = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().div_(255.0)
-        p = torch.from_numpy(np.ascontiguousarray(coarse, dtype=np.float32))[None, None]
+        full = (
+            torch.from_numpy(np.array(image, dtype=np.uint8, copy=True))
+            .permute(2, 0, 1)[None]
+            .float()
+            .div_(255.0)
+        )
+        p = torch.from_numpy(np.array(coarse, dtype=np.float32, copy=True))[None, None]
         scale = min(1.0, GUIDE_SIDE / max(h, w))
         lh, lw = max(1, round(h * scale)), max(1, round(w * scale))
         guide = F.interpolate(full, size=(lh, lw), mode="area") if scale < 1.0 else full
@@ -87,8 +92,13 @@ def estimate_foreground(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
     with torch.inference_mode():
         h, w = alpha.shape
-        img = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().div_(255.0)
-        a = torch.from_numpy(np.ascontiguousarray(alpha, dtype=np.float32))[None, None]
+        img = (
+            torch.from_numpy(np.array(image, dtype=np.uint8, copy=True))
+            .permute(2, 0, 1)[None]
+            .float()
+            .div_(255.0)
+        )
+        a = torch.from_numpy(np.array(alpha, dtype=np.float32, copy=True))[None, None]
         big = max(3, round(max(h, w) / 22))
         small = max(2, round(max(h, w) / 340))
         fg, bg = _blur_fusion(img, img, img, a, big)
