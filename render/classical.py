@@ -127,8 +127,8 @@ def open_holes(image: np.ndarray, coarse: np.ndarray) -> np.ndarray:
     border[:band], border[-band:], border[:, :band], border[:, -band:] = True, True, True, True
     distance = _distance_to_border_model(small, lab, border)
     spread = float(np.percentile(distance[border], 90))
-    like_bg = (distance < max(10.0, 1.5 * spread)).astype(np.uint8)
-    like_bg = cv2.morphologyEx(like_bg, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    raw_bg = (distance < max(10.0, 1.5 * spread)).astype(np.uint8)
+    like_bg = cv2.morphologyEx(raw_bg, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     matte = cv2.resize(coarse, (sw, sh), interpolation=cv2.INTER_LINEAR)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(like_bg, connectivity=4)
     holes = np.zeros((sh, sw), bool)

@@ -83,11 +83,11 @@ def _open_and_load(data: bytes, kind: str, max_side: int | None) -> Image.Image:
         raise ImageTooSmall(f"{width}x{height}")
     if getattr(image, "n_frames", 1) > 1:
         image.seek(0)
-    if kind == "JPEG" and max_side is not None and image.mode in ("RGB", "L", "CMYK"):
-        if max(width, height) > max_side:
-            # draft keeps the result at least this large; thumbnail() brings it down to max_side after.
-            want = max_side * 0.75 / max(width, height)
-            image.draft(image.mode, (max(1, round(width * want)), max(1, round(height * want))))
+    jpeg = kind == "JPEG" and image.mode in ("RGB", "L", "CMYK")
+    if jpeg and max_side is not None and max(width, height) > max_side:
+        # draft keeps the result at least this large; thumbnail() brings it down to max_side after.
+        want = max_side * 0.75 / max(width, height)
+        image.draft(image.mode, (max(1, round(width * want)), max(1, round(height * want))))
     image.load()  # truncated data raises here: LOAD_TRUNCATED_IMAGES stays False
     if ImageFile.LOAD_TRUNCATED_IMAGES:
         raise UnreadableImage("refusing to run with LOAD_TRUNCATED_IMAGES set")
