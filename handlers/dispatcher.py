@@ -94,7 +94,7 @@ class Dispatcher:
         command = commands.parse(event.text)
         if command is None:
             return await self.fallback(event, ctx, "empty" if not event.text.strip() else "text")
-        handler = self.router.commands.get(command.name) if command.known else None
-        if handler is None:
+        command_handler = self.router.commands.get(command.name) if command.known else None
+        if command_handler is None:
             return await self.fallback(event, ctx, "unknown-command")
-        return await handler(event, ctx, command.argument)
+        return await command_handler(event, ctx, command.argument)

@@ -14,6 +14,7 @@ from fluent.runtime import FluentBundle, FluentResource
 from fluent.runtime.resolver import CurrentEnvironment, ResolverEnvironment
 from fluent.runtime.types import FluentInt, FluentNone
 from fluent.runtime.utils import native_to_fluent
+from fluent.syntax.ast import Junk
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +51,12 @@ class _BengaliInt(FluentInt):
 class _BengaliBundle(FluentBundle):
     """Integers become `_BengaliInt`: the stock `format_pattern` would turn them back into plain FluentInt."""
 
-    def format_pattern(self, pattern: Any, args: dict[str, Any] | None = None) -> tuple[str | FluentNone, list[Exception]]:
+    def format_pattern(
+        self, pattern: Any, args: dict[str, Any] | None = None
+    ) -> tuple[str | FluentNone, list[Exception]]:
         fluent_args = {
-            name: _BengaliInt(value) if isinstance(value, int) and not isinstance(value, bool)
+            name: _BengaliInt(value)
+            if isinstance(value, int) and not isinstance(value, bool)
             else native_to_fluent(value)
             for name, value in (args or {}).items()
         }
@@ -77,8 +81,8 @@ class Catalog:
         for name, text in sorted(sources.items()):
             resource = FluentResource(text)
             for entry in resource.body:
-                if type(entry).__name__ == "Junk":
-                    self.errors.append(f"{lang}/{name}: syntax error near {entry.content[:60]!r}")
+                if isinstance(entry, Junk):
+                    self.errors.append(f"{lang}/{name}: syntax error near {(entry.content or '')[:60]!r}")
             self.bundle.add_resource(resource)
 
     def has(self, key: str) -> bool:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import delete
+from sqlmodel import col
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ProcessedEvent
-from storage.sql import insert_ignore
+from storage.sql import affected, insert_ignore
 from storage.types import utcnow
 
 
@@ -17,12 +18,12 @@ async def claim(session: AsyncSession, channel: str, event_id: str) -> bool:
     result = await session.execute(
         insert_ignore(session, ProcessedEvent, {"channel": channel, "event_id": event_id, "created_at": utcnow()})
     )
-    return bool(result.rowcount)
+    return bool(affected(result))
 
 
 async def forget_older_than(session: AsyncSession, days: int) -> int:
     """Platforms redeliver for at most 7 days (WhatsApp); older rows only take space."""
     result = await session.execute(
-        delete(ProcessedEvent).where(ProcessedEvent.created_at < utcnow() - timedelta(days=days))
+        delete(ProcessedEvent).where(col(ProcessedEvent.created_at) < utcnow() - timedelta(days=days))
     )
-    return int(result.rowcount or 0)
+    return affected(result)

@@ -7,10 +7,11 @@ from datetime import datetime
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage import ledger
 from storage.models import Giveaway, GiveawayRedemption
-from storage.sql import insert_ignore
+from storage.sql import affected, insert_ignore
 from storage.types import utcnow
 
 
@@ -28,7 +29,7 @@ async def create(
 
 
 async def exists(session: AsyncSession, code_hash: str) -> bool:
-    return await session.scalar(select(Giveaway.id).where(Giveaway.code_hash == code_hash)) is not None
+    return await session.scalar(select(col(Giveaway.id)).where(col(Giveaway.code_hash) == code_hash)) is not None
 
 
 async def redeem(session: AsyncSession, *, code_hash: str, user_id: int, identity_hash: str) -> int:
@@ -38,17 +39,17 @@ async def redeem(session: AsyncSession, *, code_hash: str, user_id: int, identit
         await session.execute(
             update(Giveaway)
             .where(
-                Giveaway.code_hash == code_hash,
-                Giveaway.uses < Giveaway.max_uses,
-                or_(Giveaway.expires_at.is_(None), Giveaway.expires_at > now),  # type: ignore[union-attr]
+                col(Giveaway.code_hash) == code_hash,
+                col(Giveaway.uses) < col(Giveaway.max_uses),
+                or_(col(Giveaway.expires_at).is_(None), col(Giveaway.expires_at) > now),
             )
-            .values(uses=Giveaway.uses + 1)
-            .returning(Giveaway.id, Giveaway.credits)
+            .values(uses=col(Giveaway.uses) + 1)
+            .returning(col(Giveaway.id), col(Giveaway.credits))
         )
     ).first()
     if row is None:
         raise CodeRejected
-    giveaway_id, credits = int(row[0]), int(row[1])
+    giveaway_id, credits = int(row[0] or 0), int(row[1])
     claimed = await session.execute(
         insert_ignore(
             session,
@@ -56,7 +57,7 @@ async def redeem(session: AsyncSession, *, code_hash: str, user_id: int, identit
             {"giveaway_id": giveaway_id, "identity_hash": identity_hash, "created_at": now},
         )
     )
-    if not claimed.rowcount:
+    if not affected(claimed):
         raise CodeRejected
     await ledger.credit(
         session,
@@ -70,5 +71,5 @@ async def redeem(session: AsyncSession, *, code_hash: str, user_id: int, identit
 
 
 async def listing(session: AsyncSession) -> list[Giveaway]:
-    result = await session.execute(select(Giveaway).order_by(Giveaway.id))
+    result = await session.execute(select(Giveaway).order_by(col(Giveaway.id)))
     return list(result.scalars())

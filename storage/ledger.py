@@ -10,9 +10,10 @@ from enum import StrEnum
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.models import CreditAccount, LedgerEntry, SignupGrant
-from storage.sql import insert_ignore
+from storage.sql import affected, insert_ignore
 from storage.types import utcnow
 
 
@@ -44,13 +45,11 @@ async def open_account(session: AsyncSession, user_id: int) -> None:
 
 
 async def balance(session: AsyncSession, user_id: int) -> int:
-    value = await session.scalar(select(CreditAccount.balance).where(CreditAccount.user_id == user_id))
+    value = await session.scalar(select(col(CreditAccount.balance)).where(col(CreditAccount.user_id) == user_id))
     return int(value or 0)
 
 
-async def _record(
-    session: AsyncSession, user_id: int, delta: int, kind: EntryKind, key: str, reference: str
-) -> bool:
+async def _record(session: AsyncSession, user_id: int, delta: int, kind: EntryKind, key: str, reference: str) -> bool:
     result = await session.execute(
         insert_ignore(
             session,
@@ -65,7 +64,7 @@ async def _record(
             },
         )
     )
-    return bool(result.rowcount)
+    return bool(affected(result))
 
 
 async def credit(
@@ -78,7 +77,7 @@ async def credit(
     if not await _record(session, user_id, amount, kind, key, reference):
         return False
     await session.execute(
-        update(CreditAccount).where(CreditAccount.user_id == user_id).values(balance=CreditAccount.balance + amount)
+        update(CreditAccount).where(col(CreditAccount.user_id) == user_id).values(balance=col(CreditAccount.balance) + amount)
     )
     return True
 
@@ -95,10 +94,10 @@ async def debit(session: AsyncSession, user_id: int, amount: int, *, key: str, r
         return False
     result = await session.execute(
         update(CreditAccount)
-        .where(CreditAccount.user_id == user_id, CreditAccount.balance >= amount)
-        .values(balance=CreditAccount.balance - amount)
+        .where(col(CreditAccount.user_id) == user_id, col(CreditAccount.balance) >= amount)
+        .values(balance=col(CreditAccount.balance) - amount)
     )
-    if not result.rowcount:
+    if not affected(result):
         raise InsufficientCredits(await balance(session, user_id), amount)
     return True
 
@@ -106,9 +105,7 @@ async def debit(session: AsyncSession, user_id: int, amount: int, *, key: str, r
 async def refund(session: AsyncSession, user_id: int, *, debit_key: str, key: str, reference: str = "") -> bool:
     """Give back what the debit `debit_key` took, at most once (`key`). False if nothing to refund."""
     taken = await session.scalar(
-        select(LedgerEntry.delta).where(
-            LedgerEntry.idempotency_key == debit_key, LedgerEntry.user_id == user_id
-        )
+        select(col(LedgerEntry.delta)).where(col(LedgerEntry.idempotency_key) == debit_key, col(LedgerEntry.user_id) == user_id)
     )
     if not taken:
         return False
@@ -121,7 +118,7 @@ async def grant_signup(session: AsyncSession, user_id: int, identity_hash: str, 
     claimed = await session.execute(
         insert_ignore(session, SignupGrant, {"identity_hash": identity_hash, "created_at": utcnow()})
     )
-    if not claimed.rowcount or amount <= 0:
+    if not affected(claimed) or amount <= 0:
         return False
     return await credit(
         session, user_id, amount, kind=EntryKind.SIGNUP, key=f"signup:{identity_hash}", reference="welcome"
@@ -131,8 +128,8 @@ async def grant_signup(session: AsyncSession, user_id: int, identity_hash: str, 
 async def recent(session: AsyncSession, user_id: int, limit: int = 5) -> list[LedgerEntry]:
     result = await session.execute(
         select(LedgerEntry)
-        .where(LedgerEntry.user_id == user_id)
-        .order_by(LedgerEntry.id.desc())  # type: ignore[union-attr]
+        .where(col(LedgerEntry.user_id) == user_id)
+        .order_by(col(LedgerEntry.id).desc())
         .limit(limit)
     )
     return list(result.scalars())
@@ -141,14 +138,14 @@ async def recent(session: AsyncSession, user_id: int, limit: int = 5) -> list[Le
 async def drift(session: AsyncSession) -> list[Drift]:
     """Accounts whose cached balance differs from the sum of their ledger entries (should be none)."""
     sums = (
-        select(LedgerEntry.user_id, func.sum(LedgerEntry.delta).label("total"))
-        .where(LedgerEntry.user_id.is_not(None))  # type: ignore[union-attr]
-        .group_by(LedgerEntry.user_id)
+        select(col(LedgerEntry.user_id), func.sum(col(LedgerEntry.delta)).label("total"))
+        .where(col(LedgerEntry.user_id).is_not(None))
+        .group_by(col(LedgerEntry.user_id))
         .subquery()
     )
     rows = await session.execute(
-        select(CreditAccount.user_id, CreditAccount.balance, func.coalesce(sums.c.total, 0))
-        .outerjoin(sums, sums.c.user_id == CreditAccount.user_id)
-        .where(CreditAccount.balance != func.coalesce(sums.c.total, 0))
+        select(col(CreditAccount.user_id), col(CreditAccount.balance), func.coalesce(sums.c.total, 0))
+        .outerjoin(sums, sums.c.user_id == col(CreditAccount.user_id))
+        .where(col(CreditAccount.balance) != func.coalesce(sums.c.total, 0))
     )
     return [Drift(int(u), int(b), int(s)) for u, b, s in rows]

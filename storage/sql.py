@@ -8,6 +8,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
+def affected(result: Any) -> int:
+    """Rows an INSERT/UPDATE/DELETE touched (`CursorResult.rowcount`, typed loosely by SQLAlchemy)."""
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def insert_ignore(session: AsyncSession, table: Any, values: dict[str, Any]) -> Any:
     """`INSERT ... ON CONFLICT DO NOTHING`: the unique constraint decides, with no read-check-write race."""
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"

@@ -7,10 +7,11 @@ import hmac
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
+from sqlmodel import col
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import User
-from storage.sql import insert_ignore
+from storage.sql import affected, insert_ignore
 from storage.types import utcnow
 
 
@@ -53,7 +54,7 @@ async def get_or_create(
             },
         )
     )
-    created = bool(result.rowcount)
+    created = bool(affected(result))
     user = await find(session, identity)
     assert user is not None
     if not created:
@@ -67,19 +68,19 @@ async def get_or_create(
 
 async def find(session: AsyncSession, identity: Identity) -> User | None:
     result = await session.execute(
-        select(User).where(User.channel == identity.channel, User.external_id == identity.external_id)
+        select(User).where(col(User.channel) == identity.channel, col(User.external_id) == identity.external_id)
     )
     return result.scalar_one_or_none()
 
 
 async def set_locale(session: AsyncSession, user_id: int, locale: str) -> None:
-    await session.execute(update(User).where(User.id == user_id).values(locale=locale, locale_chosen=True))
+    await session.execute(update(User).where(col(User.id) == user_id).values(locale=locale, locale_chosen=True))
 
 
 async def mark_unreachable(session: AsyncSession, identity: Identity, unreachable: bool = True) -> None:
     """The platform refuses delivery for good (the user blocked the bot): stop sending until they write again."""
     await session.execute(
         update(User)
-        .where(User.channel == identity.channel, User.external_id == identity.external_id)
+        .where(col(User.channel) == identity.channel, col(User.external_id) == identity.external_id)
         .values(unreachable=unreachable)
     )

@@ -135,4 +135,3 @@ def inbound(
         locale_hint=lang,
         media=media,
     )
-

@@ -56,7 +56,9 @@ def test_a_syntax_error_is_detected() -> None:
 
 
 def test_every_key_used_in_code_exists_in_both_languages() -> None:
-    pattern = re.compile(r"""\b(?:t|catalog\([^)]*\))\(\s*"([a-z][a-z0-9-]+)"|key = "([a-z][a-z0-9-]+)"|"(web-[a-z]+)"|f"web-\{key\}""")
+    pattern = re.compile(
+        r"""\b(?:t|catalog\([^)]*\))\(\s*"([a-z][a-z0-9-]+)"|key = "([a-z][a-z0-9-]+)"|"(web-[a-z]+)"|f"web-\{key\}"""
+    )
     used: set[str] = set()
     for path in [*ROOT.glob("handlers/**/*.py"), *ROOT.glob("bot/**/*.py")]:
         for match in pattern.finditer(path.read_text(encoding="utf-8")):
@@ -91,7 +93,8 @@ def test_english_plurals() -> None:
 
 
 @pytest.mark.parametrize(
-    ("hint", "lang"), [("bn", "bn"), ("bn-BD", "bn"), ("BN_in", "bn"), ("en", "en"), ("hi", "en"), (None, "en"), ("", "en")]
+    ("hint", "lang"),
+    [("bn", "bn"), ("bn-BD", "bn"), ("BN_in", "bn"), ("en", "en"), ("hi", "en"), (None, "en"), ("", "en")],
 )
 def test_locale_from_platform_hint(hint: str | None, lang: str) -> None:
     assert locale_from_hint(hint) == lang

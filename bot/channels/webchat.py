@@ -344,4 +344,3 @@ def _escape_html(text: str) -> str:
 
 def _escape_json_for_html(value: object) -> str:
     return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-

@@ -73,7 +73,18 @@ def test_grant_check_and_show(data_dir: Path, capsys: pytest.CaptureFixture[str]
     import asyncio
 
     asyncio.run(_app_say(data_dir, "hello", "buyer"))
-    code, out, _ = _run(capsys, "credits", "grant", "telegram:buyer", "10", "--reason", "bKash payment 8F3K", "--purchase", "--key", "tx-8F3K")
+    code, out, _ = _run(
+        capsys,
+        "credits",
+        "grant",
+        "telegram:buyer",
+        "10",
+        "--reason",
+        "bKash payment 8F3K",
+        "--purchase",
+        "--key",
+        "tx-8F3K",
+    )
     assert code == 0 and "13 credits" in out
     code, out, _ = _run(capsys, "credits", "grant", "telegram:buyer", "10", "--reason", "again", "--key", "tx-8F3K")
     assert code == 0 and "already granted" in out and "13 credits" in out

@@ -110,7 +110,9 @@ async def test_one_user_redeeming_concurrently_gets_the_credits_once(database: D
     async def redeem() -> bool:
         try:
             async with database.transaction() as s:
-                await giveaways.redeem(s, code_hash=codes.code_hash("MANY", key), user_id=user_id, identity_hash=identity_hash)
+                await giveaways.redeem(
+                    s, code_hash=codes.code_hash("MANY", key), user_id=user_id, identity_hash=identity_hash
+                )
             return True
         except giveaways.CodeRejected:
             return False

@@ -99,6 +99,7 @@ class LedgerMachine(RuleBasedStateMachine):
             assert not applied
             return
         self.refunded.add(key)
+
         async def taken() -> int:
             async with self.db.transaction() as s:
                 from sqlalchemy import select
@@ -129,7 +130,11 @@ class LedgerMachine(RuleBasedStateMachine):
         async def go() -> None:
             async with self.db.transaction() as s:
                 await giveaways.create(
-                    s, code_hash=codes.code_hash(code, KEY), hint=code[:3], credits=credits, max_uses=max_uses,
+                    s,
+                    code_hash=codes.code_hash(code, KEY),
+                    hint=code[:3],
+                    credits=credits,
+                    max_uses=max_uses,
                     expires_at=None,
                 )
 

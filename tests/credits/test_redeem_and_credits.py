@@ -15,7 +15,9 @@ from tests.conftest import inbound
 from tests.helpers import make_dispatcher, say
 
 
-async def _code(services: Services, code: str, *, credits: int = 5, max_uses: int = 10, expires_in: float | None = None) -> None:
+async def _code(
+    services: Services, code: str, *, credits: int = 5, max_uses: int = 10, expires_in: float | None = None
+) -> None:
     expires = utcnow() + timedelta(days=expires_in) if expires_in is not None else None
     async with services.db.transaction() as s:
         await giveaways.create(
@@ -36,7 +38,15 @@ async def _balance(services: Services, user: str) -> int:
 
 @pytest.mark.parametrize(
     "typed",
-    ["redeem EID7K3", "/redeem eid7k3", "redeem eid-7k-3", "redeem  E I D 7 K 3", "রিডিম EID৭K৩", "redeem ＥＩＤ７Ｋ３", "code EID7K3"],
+    [
+        "redeem EID7K3",
+        "/redeem eid7k3",
+        "redeem eid-7k-3",
+        "redeem  E I D 7 K 3",
+        "রিডিম EID৭K৩",
+        "redeem ＥＩＤ７Ｋ３",
+        "code EID7K3",
+    ],
 )
 async def test_codes_are_normalised_however_they_are_typed(services: Services, typed: str) -> None:
     await _code(services, "EID7K3")
