@@ -21,9 +21,7 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="photo files or folders of photos")
     parser.add_argument("--out", required=True, type=Path, help="folder for the results (created if missing)")
-    parser.add_argument(
-        "--style", default="white", help="white, transparent, color:<name|hex>, gradient, studio"
-    )
+    parser.add_argument("--style", default="white", help="white, transparent, color:<name|hex>, gradient, studio")
     parser.add_argument("--size", default="original", help="original, square, portrait, story, marketplace")
     parser.set_defaults(func=run)
 
@@ -52,9 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from bot.settings import load_settings
 
     if not render.is_valid_style(args.style):
-        raise OperatorError(
-            f"unknown style {args.style!r}; styles: {', '.join(render.STYLES)}, color:#RRGGBB"
-        )
+        raise OperatorError(f"unknown style {args.style!r}; styles: {', '.join(render.STYLES)}, color:#RRGGBB")
     if not render.is_valid_size(args.size):
         raise OperatorError(f"unknown size {args.size!r}; sizes: {', '.join(render.SIZES)}")
     photos = _photos(list(args.inputs))
@@ -62,13 +58,9 @@ def run(args: argparse.Namespace) -> int:
         raise OperatorError("no photos found in the given inputs")
     settings = load_settings()
     try:
-        segmenter = render.load_segmenter(
-            settings.segmenter, settings.effective_models_dir, settings.segmenter_weights
-        )
+        segmenter = render.load_segmenter(settings.segmenter, settings.effective_models_dir, settings.segmenter_weights)
     except render.WeightsError as exc:
-        raise OperatorError(
-            f"segmentation weights: {exc.detail} (run `python -m bot models fetch`)"
-        ) from None
+        raise OperatorError(f"segmentation weights: {exc.detail} (run `python -m bot models fetch`)") from None
     args.out.mkdir(parents=True, exist_ok=True)
     failures = 0
     for index, photo in enumerate(photos):

@@ -40,23 +40,17 @@ def _shape_mask(shape: str, rng: np.random.Generator) -> np.ndarray:
     cy = H * SS / 2 + rng.uniform(-15, 15) * SS
     s = SS * rng.uniform(0.9, 1.1)
     if shape == "bottle":
-        d.rounded_rectangle(
-            (cx - 40 * s, cy - 50 * s, cx + 40 * s, cy + 100 * s), radius=int(25 * s), fill=255
-        )
+        d.rounded_rectangle((cx - 40 * s, cy - 50 * s, cx + 40 * s, cy + 100 * s), radius=int(25 * s), fill=255)
         d.rectangle((cx - 14 * s, cy - 100 * s, cx + 14 * s, cy - 40 * s), fill=255)
     elif shape == "box":
-        d.rounded_rectangle(
-            (cx - 100 * s, cy - 70 * s, cx + 100 * s, cy + 80 * s), radius=int(8 * s), fill=255
-        )
+        d.rounded_rectangle((cx - 100 * s, cy - 70 * s, cx + 100 * s, cy + 80 * s), radius=int(8 * s), fill=255)
     elif shape == "ring":
         d.ellipse((cx - 95 * s, cy - 95 * s, cx + 95 * s, cy + 95 * s), fill=255)
         d.ellipse((cx - 50 * s, cy - 50 * s, cx + 50 * s, cy + 50 * s), fill=0)
     elif shape == "mug":
         d.ellipse((cx + 30 * s, cy - 50 * s, cx + 120 * s, cy + 40 * s), fill=255)
         d.ellipse((cx + 55 * s, cy - 25 * s, cx + 95 * s, cy + 15 * s), fill=0)
-        d.rounded_rectangle(
-            (cx - 80 * s, cy - 80 * s, cx + 60 * s, cy + 90 * s), radius=int(18 * s), fill=255
-        )
+        d.rounded_rectangle((cx - 80 * s, cy - 80 * s, cx + 60 * s, cy + 90 * s), radius=int(18 * s), fill=255)
     else:
         pts = []
         for k in range(10):
@@ -83,9 +77,7 @@ def _texture(rng: np.random.Generator) -> np.ndarray:
 
     name = ["brick", "grass", "gravel"][int(rng.integers(0, 3))]
     gray = getattr(data, name)().astype(np.float32)
-    gray = np.asarray(
-        Image.fromarray(gray.astype(np.uint8)).resize((W, H), Image.Resampling.BILINEAR), np.float32
-    )
+    gray = np.asarray(Image.fromarray(gray.astype(np.uint8)).resize((W, H), Image.Resampling.BILINEAR), np.float32)
     tint = rng.uniform(0.7, 1.1, size=3).astype(np.float32)
     return np.clip(gray[:, :, None] * tint[None, None, :] * 0.9 + 20, 0, 255)
 
@@ -96,9 +88,7 @@ def _background(kind: str, shape: str, rng: np.random.Generator) -> np.ndarray:
         bg = np.full((H, W, 3), 250.0, np.float32) - 8.0 * yy
     elif kind == "colored":
         color = np.array(
-            [[70, 160, 170], [230, 170, 190], [240, 215, 90], [120, 90, 170], [150, 190, 120]][
-                SHAPES.index(shape)
-            ],
+            [[70, 160, 170], [230, 170, 190], [240, 215, 90], [120, 90, 170], [150, 190, 120]][SHAPES.index(shape)],
             np.float32,
         )
         bg = color[None, None, :] * (1.05 - 0.12 * yy)

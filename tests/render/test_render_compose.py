@@ -94,7 +94,10 @@ def test_cutout_roundtrip() -> None:
     back = Cutout.from_bytes(cut.to_bytes())
     assert back.canvas == cut.canvas and back.box == cut.box and back.confidence == cut.confidence
     assert np.array_equal(np.asarray(back.image), np.asarray(cut.image))
-    assert render.compose_outputs(back, "white", "square")[0].data == render.compose_outputs(cut, "white", "square")[0].data
+    assert (
+        render.compose_outputs(back, "white", "square")[0].data
+        == render.compose_outputs(cut, "white", "square")[0].data
+    )
     with pytest.raises(render.UnreadableImage):
         Cutout.from_bytes(b"junk")
     plain = io.BytesIO()

