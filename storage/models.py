@@ -107,3 +107,48 @@ class GiveawayRedemption(SQLModel, table=True):
     giveaway_id: int = Field(foreign_key="giveaways.id", index=True)
     identity_hash: str = Field(max_length=64)
     created_at: datetime = _utc()  # type: ignore[assignment]
+
+
+class RenderJob(SQLModel, table=True):
+    """One photo to render, and its truth: the queue only carries the id.
+
+    States: accepted -> rendering -> delivered | failed. A `rendering` job whose lease ran out belongs to a
+    worker that died; the sweeper hands it to another.
+    """
+
+    __tablename__ = "render_jobs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(sa_column=Column(Integer, ForeignKey("users.id", ondelete="CASCADE"), index=True))
+    channel: str = Field(max_length=16)
+    chat_id: str = Field(max_length=128)
+    batch_key: str = Field(max_length=160, index=True)  # an album's photos share it; one acknowledgement each batch
+    media_file_id: str = Field(default="", max_length=1024)
+    media_mime: str | None = Field(default=None, max_length=64)
+    source_job_id: int | None = None  # a re-style: compose from that job's stored cutout
+    style: str = Field(max_length=32)
+    size: str = Field(max_length=32)
+    cost: int = 0
+    state: str = Field(default="accepted", max_length=16, index=True)
+    attempts: int = 0
+    error_code: str | None = Field(default=None, max_length=40)
+    hard_photo: bool = False
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = _utc(index=True)  # type: ignore[assignment]
+    updated_at: datetime = _utc()  # type: ignore[assignment]
+
+
+class StoredFile(SQLModel, table=True):
+    """A blob in the encrypted store: the user's upload, the cutout, or an output."""
+
+    __tablename__ = "stored_files"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(sa_column=Column(Integer, ForeignKey("users.id", ondelete="CASCADE"), index=True))
+    job_id: int | None = Field(default=None, index=True)
+    kind: str = Field(max_length=16)  # upload, cutout, output
+    name: str = Field(max_length=80)  # what the user sees, e.g. white-square.png (never taken from user input)
+    mime: str = Field(max_length=64)
+    path: str = Field(max_length=200)  # relative to DATA_DIR
+    bytes: int
+    created_at: datetime = _utc(index=True)  # type: ignore[assignment]

@@ -1,0 +1,140 @@
+"""Render jobs and their stored files. The job row is the truth; queues only carry its id.
+
+A worker claims a job with one conditional UPDATE (accepted, or rendering with an expired lease), so two
+workers never render the same job, and a job whose worker died is claimed again once its lease runs out.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from storage.models import RenderJob, StoredFile
+from storage.sql import affected
+from storage.types import utcnow
+
+ACCEPTED, RENDERING, DELIVERED, FAILED = "accepted", "rendering", "delivered", "failed"
+PENDING = (ACCEPTED, RENDERING)
+
+
+def debit_key(job_id: int) -> str:
+    return f"job:{job_id}:debit"
+
+
+def refund_key(job_id: int) -> str:
+    return f"job:{job_id}:refund"
+
+
+async def create(session: AsyncSession, job: RenderJob) -> RenderJob:
+    session.add(job)
+    await session.flush()
+    return job
+
+
+async def get(session: AsyncSession, job_id: int) -> RenderJob | None:
+    return await session.get(RenderJob, job_id, populate_existing=True)
+
+
+async def pending_count(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).where(col(RenderJob.state).in_(PENDING))) or 0)
+
+
+async def position(session: AsyncSession, job_id: int) -> int:
+    """1 for the next job to render."""
+    query = select(func.count()).where(col(RenderJob.state).in_(PENDING), col(RenderJob.id) <= job_id)
+    return int(await session.scalar(query) or 0)
+
+
+async def batch_in_flight(session: AsyncSession, user_id: int) -> str | None:
+    """The batch key of the user's unfinished photos, if any."""
+    query = (
+        select(col(RenderJob.batch_key))
+        .where(col(RenderJob.user_id) == user_id, col(RenderJob.state).in_(PENDING))
+        .limit(1)
+    )
+    return await session.scalar(query)
+
+
+async def claim(session: AsyncSession, job_id: int, lease_s: float) -> RenderJob | None:
+    now = utcnow()
+    result = await session.execute(
+        update(RenderJob)
+        .where(
+            col(RenderJob.id) == job_id,
+            or_(
+                col(RenderJob.state) == ACCEPTED,
+                (col(RenderJob.state) == RENDERING) & (col(RenderJob.lease_until) < now),
+            ),
+        )
+        .values(
+            state=RENDERING,
+            attempts=col(RenderJob.attempts) + 1,
+            lease_until=now + timedelta(seconds=lease_s),
+            updated_at=now,
+        )
+    )
+    return await get(session, job_id) if affected(result) else None
+
+
+async def finish(session: AsyncSession, job_id: int, state: str, *, error_code: str | None = None) -> bool:
+    """Move a rendering job to its end state; False if it was not rendering (someone else finished it)."""
+    result = await session.execute(
+        update(RenderJob)
+        .where(col(RenderJob.id) == job_id, col(RenderJob.state) == RENDERING)
+        .values(state=state, error_code=error_code, lease_until=None, updated_at=utcnow())
+    )
+    return bool(affected(result))
+
+
+async def release(session: AsyncSession, job_id: int) -> None:
+    """Hand a job back to the queue (shutdown, or a retryable failure) without counting it as done."""
+    await session.execute(
+        update(RenderJob)
+        .where(col(RenderJob.id) == job_id, col(RenderJob.state) == RENDERING)
+        .values(state=ACCEPTED, lease_until=None, updated_at=utcnow())
+    )
+
+
+async def stuck(session: AsyncSession, *, accepted_for_s: float) -> list[int]:
+    """Jobs a queue may have lost: accepted long ago, or rendering with an expired lease."""
+    now = utcnow()
+    query = select(col(RenderJob.id)).where(
+        or_(
+            (col(RenderJob.state) == ACCEPTED) & (col(RenderJob.updated_at) < now - timedelta(seconds=accepted_for_s)),
+            (col(RenderJob.state) == RENDERING) & (col(RenderJob.lease_until) < now),
+        )
+    )
+    return [int(i) for i in (await session.execute(query.order_by(col(RenderJob.id)))).scalars() if i is not None]
+
+
+async def all_pending(session: AsyncSession) -> list[int]:
+    query = select(col(RenderJob.id)).where(col(RenderJob.state).in_(PENDING)).order_by(col(RenderJob.id))
+    return [int(i) for i in (await session.execute(query)).scalars() if i is not None]
+
+
+async def recent_delivered(session: AsyncSession, user_id: int, limit: int = 5) -> list[RenderJob]:
+    query = (
+        select(RenderJob)
+        .where(col(RenderJob.user_id) == user_id, col(RenderJob.state) == DELIVERED)
+        .order_by(col(RenderJob.id).desc())
+        .limit(limit)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def add_file(session: AsyncSession, stored: StoredFile) -> StoredFile:
+    session.add(stored)
+    await session.flush()
+    return stored
+
+
+async def files_of(session: AsyncSession, job_id: int, kind: str) -> list[StoredFile]:
+    query = (
+        select(StoredFile)
+        .where(col(StoredFile.job_id) == job_id, col(StoredFile.kind) == kind)
+        .order_by(col(StoredFile.id))
+    )
+    return list((await session.execute(query)).scalars())
