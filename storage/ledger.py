@@ -77,7 +77,9 @@ async def credit(
     if not await _record(session, user_id, amount, kind, key, reference):
         return False
     await session.execute(
-        update(CreditAccount).where(col(CreditAccount.user_id) == user_id).values(balance=col(CreditAccount.balance) + amount)
+        update(CreditAccount)
+        .where(col(CreditAccount.user_id) == user_id)
+        .values(balance=col(CreditAccount.balance) + amount)
     )
     return True
 
@@ -105,7 +107,9 @@ async def debit(session: AsyncSession, user_id: int, amount: int, *, key: str, r
 async def refund(session: AsyncSession, user_id: int, *, debit_key: str, key: str, reference: str = "") -> bool:
     """Give back what the debit `debit_key` took, at most once (`key`). False if nothing to refund."""
     taken = await session.scalar(
-        select(col(LedgerEntry.delta)).where(col(LedgerEntry.idempotency_key) == debit_key, col(LedgerEntry.user_id) == user_id)
+        select(col(LedgerEntry.delta)).where(
+            col(LedgerEntry.idempotency_key) == debit_key, col(LedgerEntry.user_id) == user_id
+        )
     )
     if not taken:
         return False
@@ -127,10 +131,7 @@ async def grant_signup(session: AsyncSession, user_id: int, identity_hash: str, 
 
 async def recent(session: AsyncSession, user_id: int, limit: int = 5) -> list[LedgerEntry]:
     result = await session.execute(
-        select(LedgerEntry)
-        .where(col(LedgerEntry.user_id) == user_id)
-        .order_by(col(LedgerEntry.id).desc())
-        .limit(limit)
+        select(LedgerEntry).where(col(LedgerEntry.user_id) == user_id).order_by(col(LedgerEntry.id).desc()).limit(limit)
     )
     return list(result.scalars())
 

@@ -7,8 +7,8 @@ import hmac
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
-from sqlmodel import col
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.models import User
 from storage.sql import affected, insert_ignore
