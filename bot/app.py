@@ -21,6 +21,7 @@ from handlers.context import Services
 from handlers.dispatcher import Dispatcher
 from handlers.router import Router
 from storage import migrate, users
+from storage.blobs import BlobStore
 from storage.db import Database
 from storage.limits import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 
@@ -87,7 +88,8 @@ def create_app(settings: Settings) -> App:
         limiter = RedisRateLimiter(redis)
     else:
         limiter = MemoryRateLimiter()
-    services = Services(db=db, limiter=limiter, config=handler_config(settings))
+    blobs = BlobStore(settings.data_dir, settings.secret_key("files"))
+    services = Services(db=db, limiter=limiter, config=handler_config(settings), blobs=blobs)
     services.extra["redeem"] = credits.redeem_code
     dispatcher = Dispatcher(services, build_router(), basics.fallback)
     http = create_http_app()

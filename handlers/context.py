@@ -4,16 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.config import Config
 from handlers.i18n import catalog
+from storage.blobs import BlobStore
 from storage.db import Database
 from storage.limits import RateLimiter
 from storage.models import User
 from storage.users import Identity
+
+
+class JobQueue(Protocol):
+    """Carries render job ids to workers (in-process, or Redis at scale); the job row is the truth."""
+
+    async def enqueue(self, job_id: int) -> None: ...
+
+    def depth(self) -> int: ...
 
 
 @dataclass(slots=True, kw_only=True)
@@ -23,6 +32,8 @@ class Services:
     db: Database
     limiter: RateLimiter
     config: Config
+    blobs: BlobStore | None = None
+    jobs: JobQueue | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # services later use cases add (jobs, files...)
 
 
