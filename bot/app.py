@@ -15,7 +15,8 @@ from bot.channels.base import Channel
 from bot.channels.webchat import WebChat
 from bot.http import create_http_app
 from bot.settings import Settings
-from handlers import basics, credits
+from bot.workers import JobRunner, MemoryJobQueue
+from handlers import basics, credits, photos, results, styles
 from handlers.config import Config
 from handlers.context import Services
 from handlers.dispatcher import Dispatcher
@@ -47,7 +48,7 @@ def handler_config(settings: Settings) -> Config:
 
 
 def build_router() -> Router:
-    return Router().include([basics.router, credits.router])
+    return Router().include([basics.router, credits.router, photos.router, results.router, styles.router])
 
 
 @dataclass
@@ -60,6 +61,7 @@ class App:
     channels: list[Channel] = field(default_factory=list)
     redis: Any = None
     runner: web.AppRunner | None = None
+    workers: JobRunner | None = None
 
     @property
     def port(self) -> int:
@@ -89,7 +91,8 @@ def create_app(settings: Settings) -> App:
     else:
         limiter = MemoryRateLimiter()
     blobs = BlobStore(settings.data_dir, settings.secret_key("files"))
-    services = Services(db=db, limiter=limiter, config=handler_config(settings), blobs=blobs)
+    queue = MemoryJobQueue()
+    services = Services(db=db, limiter=limiter, config=handler_config(settings), blobs=blobs, jobs=queue)
     services.extra["redeem"] = credits.redeem_code
     dispatcher = Dispatcher(services, build_router(), basics.fallback)
     http = create_http_app()
@@ -116,6 +119,7 @@ def create_app(settings: Settings) -> App:
         app.channels.append(MessengerChannel(settings, dispatcher))
     for channel in app.channels:
         channel.add_routes(http)
+    app.workers = JobRunner(settings, db, blobs, {c.name: c for c in app.channels}, queue.take, queue.enqueue)
     return app
 
 
@@ -130,6 +134,8 @@ async def start(app: App) -> None:
     await site.start()
     for channel in app.channels:
         await channel.start()
+    if app.workers is not None:
+        await app.workers.start()
     names = ", ".join(c.name for c in app.channels)
     log.info("serving on http://%s:%s/ ; channels active: %s", app.settings.http_host, app.port, names)
     if [c.name for c in app.channels] == ["web"]:
@@ -137,6 +143,8 @@ async def start(app: App) -> None:
 
 
 async def stop(app: App) -> None:
+    if app.workers is not None:
+        await app.workers.stop()  # jobs in flight are handed back and picked up on the next start
     for channel in reversed(app.channels):
         await channel.stop()
     if app.runner is not None:

@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     segmenter: Literal["auto", "u2netp", "classical", "custom"] = "auto"
     segmenter_weights: Path | None = None
 
+    # Render workers: processes of the in-process pool (`run`) or of each `worker` command.
+    render_workers: int = Field(default=1, ge=1, le=64)
+    job_lease_seconds: int = Field(default=300, ge=10)
+
     log_level: str = "INFO"
 
     @field_validator("database_url")

@@ -20,6 +20,8 @@ help =
         [one] { $cost } credit
        *[other] { $cost } credits
     } per photo).
+    /style: choose the background and size of your photos
+    /history: your recent photos, to get them again for free
     /credits: your balance and how to get more
     /redeem CODE: use a giveaway code
     /lang: English or Bengali

@@ -1,0 +1,47 @@
+"""What runs inside a render worker process. Only this process imports the render core (and so torch).
+
+Functions take and return plain bytes and lists so they cross the process boundary cheaply.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+RenderResult = dict[str, Any]
+"""{"cutout": PNG bytes, "outputs": [(name, mime, bytes)], "hard_photo": bool, "reason": str | None}"""
+
+
+def render_photo(
+    data: bytes, styles: list[str], size: str, segmenter: str, models_dir: str | None, weights: str | None
+) -> RenderResult:
+    import render
+
+    seg = render.default_segmenter(
+        segmenter, Path(models_dir) if models_dir else None, Path(weights) if weights else None
+    )
+    cut = render.cutout(data, segmenter=seg)
+    return _compose(cut, styles, size) | {"cutout": cut.to_bytes()}
+
+
+def compose_from_cutout(cutout_png: bytes, styles: list[str], size: str) -> RenderResult:
+    import render
+
+    return _compose(render.Cutout.from_bytes(cutout_png), styles, size) | {"cutout": None}
+
+
+def _compose(cut: Any, styles: list[str], size: str) -> RenderResult:
+    import render
+
+    outputs = [(o.name, o.mime, o.data) for style in styles for o in render.compose_outputs(cut, style, size)]
+    return {"outputs": outputs, "hard_photo": bool(cut.hard_photo), "reason": cut.reason}
+
+
+def warm_up(segmenter: str, models_dir: str | None, weights: str | None) -> str:
+    """Load the segmenter once when the worker process starts, so the first photo is not slow."""
+    import render
+
+    seg = render.default_segmenter(
+        segmenter, Path(models_dir) if models_dir else None, Path(weights) if weights else None
+    )
+    return str(getattr(seg, "name", "segmenter"))

@@ -1,0 +1,148 @@
+"""A photo arrives: check it, charge it and create its render job in the event's transaction, then queue it.
+
+Nothing is queued and nothing is charged unless the job row and the debit commit together; the queue
+only learns the job id after the commit (`ctx.after_commit`). Re-styles reuse the photo's cutout.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from handlers.context import Context
+from handlers.errors import AppError, NotEnoughCredits
+from handlers.model import ChatAction, Inbound, MediaRef, Progress, Reply, Text
+from handlers.router import Router, button_payload
+from handlers.styles import SIZES, STYLES
+from storage import jobs, ledger
+from storage.models import RenderJob
+from storage.types import utcnow
+
+router = Router()
+
+MAX_MEDIA_BYTES = 20 * 1024 * 1024  # Telegram's getFile limit, the lowest of the channels
+IMAGE_MIMES = frozenset(
+    {"image/jpeg", "image/jpg", "image/png", "image/webp", "image/heic", "image/heif", "image/gif", "image/pjpeg"}
+)
+MAX_QUEUE_DEPTH = 200  # past this many unfinished jobs, say "busy" and charge nothing
+FREE_RESTYLE_WINDOW = timedelta(days=1)
+
+
+def batch_progress_key(batch_key: str) -> str:
+    return f"batch:{batch_key}"
+
+
+async def on_media(event: Inbound, ctx: Context, _argument: str) -> list[Reply]:
+    media = event.media[0] if event.media else None
+    if media is None:
+        return [Text(text=ctx.t("photo-not-image"))]
+    _check_media(media)
+    batch_key = f"{event.channel.value}:{event.album_key or event.event_id}"
+    in_flight = await jobs.batch_in_flight(ctx.session, ctx.user_id)
+    if in_flight is not None and in_flight != batch_key:
+        raise AppError("photo-one-batch")
+    if await jobs.pending_count(ctx.session) >= MAX_QUEUE_DEPTH:
+        raise AppError("photo-busy")
+    first_of_batch = in_flight is None
+    job = await _create_charged_job(
+        ctx,
+        RenderJob(
+            user_id=ctx.user_id,
+            channel=event.channel.value,
+            chat_id=event.chat_id,
+            batch_key=batch_key,
+            media_file_id=media.file_id,
+            media_mime=media.mime,
+            style=ctx.user.style,
+            size=ctx.user.size,
+            cost=ctx.config.render_cost,
+        ),
+    )
+    if not first_of_batch:
+        return []  # an album: one acknowledgement for the whole batch
+    place = await jobs.position(ctx.session, job.id or 0)
+    key = "photo-received-album" if event.album_key else "photo-received"
+    return [
+        Progress(key=batch_progress_key(batch_key), text=ctx.t(key, position=place)),
+        ChatAction(action="upload_photo"),
+    ]
+
+
+router.media = on_media
+
+
+def _check_media(media: MediaRef) -> None:
+    mime = (media.mime or "").lower()
+    if mime and mime not in IMAGE_MIMES:
+        raise AppError("photo-not-image")
+    if media.size is not None and media.size > MAX_MEDIA_BYTES:
+        raise AppError("photo-file-too-big", limit=MAX_MEDIA_BYTES // (1024 * 1024))
+
+
+async def _create_charged_job(ctx: Context, job: RenderJob) -> RenderJob:
+    """Job row and debit in one transaction; a shortfall rolls both back (the dispatcher's savepoint)."""
+    created = await jobs.create(ctx.session, job)
+    assert created.id is not None
+    if created.cost:
+        try:
+            await ledger.debit(
+                ctx.session, ctx.user_id, created.cost, key=jobs.debit_key(created.id), reference="render"
+            )
+        except ledger.InsufficientCredits as short:
+            raise NotEnoughCredits(
+                balance=short.balance,
+                cost=short.needed,
+                page=ctx.config.facebook_page_url,
+                upgrade=ctx.config.upgrade_url,
+            ) from None
+    queue = ctx.services.jobs
+    if queue is not None:
+        job_id = created.id
+
+        async def enqueue() -> None:
+            await queue.enqueue(job_id)
+
+        ctx.after_commit.append(enqueue)
+    return created
+
+
+def restyle_payload(job_id: int, style: str, size: str) -> str:
+    return button_payload("rs", job_id, style.replace("color:", "c-"), size)
+
+
+@router.button("rs")
+async def restyle(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
+    """`rs:<job>:<style token>:<size>` (see `restyle_payload`): the same photo, another background or size."""
+    job_part, _, rest = argument.partition(":")
+    token, _, size = rest.partition(":")
+    style = token.replace("c-", "color:", 1) if token.startswith("c-") else token
+    source = await jobs.get(ctx.session, int(job_part)) if job_part.isdigit() else None
+    if source is None or source.user_id != ctx.user_id or source.state != jobs.DELIVERED:
+        return [Text(text=ctx.t("button-stale"))]
+    style = style or source.style
+    size = size or source.size
+    if style not in STYLES or size not in SIZES:
+        return [Text(text=ctx.t("button-stale"))]
+    in_flight = await jobs.batch_in_flight(ctx.session, ctx.user_id)
+    if in_flight is not None:
+        raise AppError("photo-one-batch")
+    original = source.source_job_id or source.id or 0
+    first = await jobs.get(ctx.session, original)
+    free = first is not None and utcnow() - first.created_at < FREE_RESTYLE_WINDOW
+    batch_key = f"{event.channel.value}:{event.event_id}"
+    await _create_charged_job(
+        ctx,
+        RenderJob(
+            user_id=ctx.user_id,
+            channel=event.channel.value,
+            chat_id=event.chat_id,
+            batch_key=batch_key,
+            source_job_id=original,
+            style=style,
+            size=size,
+            cost=0 if free else ctx.config.render_cost,
+        ),
+    )
+    return [
+        Progress(key=batch_progress_key(batch_key), text=ctx.t("photo-restyling")),
+        ChatAction(action="upload_photo"),
+    ]

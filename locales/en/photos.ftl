@@ -1,0 +1,52 @@
+## The photo flow: receiving, rendering, results, failures
+
+photo-received = 📥 Got your photo! You are #{ $position } in line; your studio images will arrive here in a moment.
+photo-received-album = 📥 Got your photos! You are #{ $position } in line; each photo's studio images will arrive here as soon as it is ready.
+photo-restyling = 🎨 Making another version of your photo…
+photo-rendering = 🎨 Working on your photo now…
+photo-done = ✅ Your studio images are ready ({ $style }, { $size }). They are sent as files, so nothing is blurred. Credits left: { $balance }.
+photo-hard-tip = 💡 This product was hard to separate from its background. For a cleaner result, photograph it on a plain surface with some space around it.
+photo-more-options = Other backgrounds and sizes (free for a day):
+photo-as-photo = Send as photo
+photo-refunded = Your credit has been returned.
+photo-failed-unreadable = I could not open this file as a photo. Please send a JPEG, PNG, WebP or HEIC photo.
+photo-failed-too-large = This photo has too many pixels for me (over 40 megapixels). Please send a smaller photo.
+photo-failed-too-small = This photo is too small. Please send a photo at least 64 pixels wide and high.
+photo-failed-no-product = I could not find a product in this photo. Tip: put the product in the middle, on a plain surface, with some space around it.
+photo-failed-download = I could not download your photo. Please send it again.
+photo-failed-other = Sorry, this photo could not be made.
+photo-not-image = This file is not a photo. Please send a JPEG, PNG, WebP or HEIC image.
+photo-file-too-big = This file is over { $limit } MB. Please send a smaller photo.
+photo-busy = We are very busy right now. Please send your photo again in a minute; you have not been charged.
+photo-one-batch = Your previous photos are still being made. Please wait until they arrive, then send the next ones.
+
+history-empty = You have no finished photos yet. Send a photo of your product to make your first studio images.
+history-title = Your recent photos:
+history-item = { $number }. { $date }: { $style }, { $size }
+history-again = Get #{ $number } again
+history-gone = These images are no longer stored. Please send the photo again.
+
+style-name = { $style ->
+        [white] White
+        [transparent] Transparent
+        [studio] Studio
+        [gradient] Gradient
+        [color-cream] Cream
+        [color-sky] Sky blue
+        [color-blush] Blush pink
+        [color-mint] Mint
+        [color-sand] Sand
+        [color-charcoal] Charcoal
+       *[other] Custom colour
+    }
+size-name = { $size ->
+        [square] Square 1:1
+        [portrait] Portrait 4:5
+        [story] Story 9:16
+        [marketplace] Marketplace
+       *[original] Original shape
+    }
+style-current = Your photos are made with: { $style }, { $size }.
+style-choose-background = Choose a background:
+style-choose-size = Choose a size:
+style-saved = Saved. Your next photos will be made with: { $style }, { $size }.
