@@ -152,3 +152,34 @@ class StoredFile(SQLModel, table=True):
     path: str = Field(max_length=200)  # relative to DATA_DIR
     bytes: int
     created_at: datetime = _utc(index=True)  # type: ignore[assignment]
+
+
+class ConsentEvent(SQLModel, table=True):
+    """Append-only: each /optin or /optout, with the policy version in force when it was given."""
+
+    __tablename__ = "consent_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(sa_column=Column(Integer, ForeignKey("users.id", ondelete="CASCADE"), index=True))
+    training_opt_in: bool
+    policy_version: date
+    created_at: datetime = _utc()  # type: ignore[assignment]
+
+
+class DeletionRequest(SQLModel, table=True):
+    """A /delete waiting for its confirmation; any other message removes it (and so cancels)."""
+
+    __tablename__ = "deletion_requests"
+
+    user_id: int = Field(sa_column=Column(Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True))
+    created_at: datetime = _utc()  # type: ignore[assignment]
+
+
+class DeletionReceipt(SQLModel, table=True):
+    """What Meta's data-deletion status page shows for a confirmation code; it names no one."""
+
+    __tablename__ = "deletion_receipts"
+
+    code: str = Field(primary_key=True, max_length=32)
+    erased: bool  # False: we held nothing about that id
+    created_at: datetime = _utc()  # type: ignore[assignment]
