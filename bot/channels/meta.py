@@ -1,0 +1,324 @@
+"""What the WhatsApp and Messenger adapters share: Meta's webhook handshake and signature, a small Graph API
+client whose errors are typed, the 24-hour customer-service window, and grapheme-safe truncation.
+
+Graph API reference: https://developers.facebook.com/docs/graph-api/guides/error-handling
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import time
+import unicodedata
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import httpx
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+WINDOW_SECONDS = 24 * 3600
+MAX_MEDIA_BYTES = 20 * 1024 * 1024
+
+
+# Webhooks ---------------------------------------------------------------------------------------
+
+
+def handshake(request: web.Request, verify_token: str) -> web.Response:
+    """GET verification: echo hub.challenge when the mode and token match, else 403."""
+    query = request.query
+    token = query.get("hub.verify_token", "")
+    if (
+        query.get("hub.mode") == "subscribe"
+        and verify_token
+        and hmac.compare_digest(token.encode(), verify_token.encode())
+    ):
+        return web.Response(text=query.get("hub.challenge", ""), content_type="text/plain")
+    return web.Response(status=403, text="forbidden")
+
+
+def signature_status(body: bytes, header: str | None, app_secret: str) -> int | None:
+    """None when `header` is Meta's HMAC-SHA256 of the raw body; else the HTTP status to answer (401/403)."""
+    if not header:
+        return 401
+    expected = "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+    return None if hmac.compare_digest(header.strip().lower().encode(), expected.encode()) else 403
+
+
+def sign(body: bytes, app_secret: str) -> str:
+    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+# Errors -----------------------------------------------------------------------------------------
+
+
+class GraphError(Exception):
+    """A Graph API error response (`{"error": {"code": ..., "error_subcode": ..., "message": ...}}`)."""
+
+    def __init__(self, message: str, *, code: int = 0, subcode: int = 0, status: int = 0) -> None:
+        super().__init__(f"{message} (code {code}, subcode {subcode}, HTTP {status})")
+        self.code, self.subcode, self.status = code, subcode, status
+
+
+class BadToken(GraphError):
+    """190: the access token is invalid or expired; an operator must replace it."""
+
+
+class BadParameter(GraphError):
+    """100 and other 4xx: the request itself is wrong; retrying cannot help."""
+
+
+class OutsideWindow(GraphError):
+    """131047 (WhatsApp) / 10 + 2018278 (Messenger): more than 24 hours since the user last wrote."""
+
+
+class Unreachable(GraphError):
+    """The user cannot be messaged any more (blocked the page, deleted the account)."""
+
+
+class RateLimited(GraphError):
+    """130429, 131056, 4, 80007, 613: too many messages; back off and retry a bounded number of times."""
+
+
+class ServerError(GraphError):
+    """5xx or a transport failure: Meta's side; retried with backoff."""
+
+
+RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, 80007, 130429, 131056})
+OUTSIDE_WINDOW = frozenset({(131047, 0), (10, 2018278)})
+UNREACHABLE = frozenset({(551, 0), (200, 1545041), (10, 2018108), (131026, 0)})
+
+
+def error_from(status: int, body: Any) -> GraphError:
+    error = body.get("error") if isinstance(body, dict) else None
+    error = error if isinstance(error, dict) else {}
+    code = int(error.get("code") or 0)
+    subcode = int(error.get("error_subcode") or 0)
+    message = str(error.get("message") or f"HTTP {status}")
+    kind: type[GraphError]
+    if code == 190:
+        kind = BadToken
+    elif code in RATE_LIMIT_CODES or status == 429:
+        kind = RateLimited
+    elif (code, subcode) in OUTSIDE_WINDOW or (code, 0) in OUTSIDE_WINDOW:
+        kind = OutsideWindow
+    elif (code, subcode) in UNREACHABLE or (code, 0) in UNREACHABLE:
+        kind = Unreachable
+    elif status >= 500:
+        kind = ServerError
+    else:
+        kind = BadParameter
+    return kind(message, code=code, subcode=subcode, status=status)
+
+
+# Graph API client -------------------------------------------------------------------------------
+
+
+class GraphClient:
+    """JSON and multipart calls to the Graph API with typed errors; rate limits and 5xx retried with backoff."""
+
+    def __init__(
+        self, base_url: str, token: str, *, retries: int = 4, backoff_s: float = 0.5, timeout_s: float = 30
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self._token = token
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url + "/",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout_s,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def get(self, path: str, **params: str) -> dict[str, Any]:
+        return await self._call("GET", path, params=params)
+
+    async def post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return await self._call("POST", path, json=payload)
+
+    async def upload(
+        self, path: str, fields: dict[str, str], file_field: str, name: str, data: bytes, mime: str
+    ) -> dict[str, Any]:
+        return await self._call("POST", path, data=fields, files={file_field: (name, data, mime)})
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        for attempt in range(self.retries + 1):
+            try:
+                response = await self._http.request(method, path.lstrip("/"), **kwargs)
+                body = _json_or_none(response)
+                if response.status_code < 400:
+                    return body if isinstance(body, dict) else {}
+                error = error_from(response.status_code, body)
+            except httpx.TransportError as exc:
+                error = ServerError(f"transport: {exc!r}")
+            if not isinstance(error, RateLimited | ServerError) or attempt == self.retries:
+                raise error
+            delay = self.backoff_s * 2**attempt
+            log.warning("graph %s %s: %s; retrying in %.2fs", method, path, error, delay)
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def download(self, url: str, *, limit: int = MAX_MEDIA_BYTES) -> bytes:
+        """A media URL that needs the Bearer token (WhatsApp's lookaside URLs)."""
+        return await download_capped(self._http, url, limit)
+
+
+async def download_capped(http: httpx.AsyncClient, url: str, limit: int = MAX_MEDIA_BYTES) -> bytes:
+    """Stream `url` into memory, refusing more than `limit` bytes (declared or actual)."""
+    async with http.stream("GET", url) as response:
+        if response.status_code >= 400:
+            await response.aread()
+            raise error_from(response.status_code, _json_or_none(response))
+        declared = int(response.headers.get("Content-Length") or 0)
+        if declared > limit:
+            raise TooLarge(declared)
+        chunks, size = [], 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge(size)
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class TooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(f"{size} bytes is over the limit")
+        self.size = size
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+# The customer-service window --------------------------------------------------------------------
+
+
+class Window:
+    """When each chat last wrote to us. In memory: after a restart a chat counts as closed until it writes
+    again, which errs on the side of not messaging people (the results wait in /history)."""
+
+    def __init__(self, clock: Callable[[], float] = time.time, seconds: float = WINDOW_SECONDS) -> None:
+        self._clock = clock
+        self._seconds = seconds
+        self._last: dict[str, float] = {}
+
+    def touch(self, chat_id: str, at: float | None = None) -> None:
+        at = self._clock() if at is None else min(at, self._clock())
+        if at > self._last.get(chat_id, 0.0):  # out-of-order deliveries never move it back
+            self._last[chat_id] = at
+
+    def close(self, chat_id: str) -> None:
+        self._last.pop(chat_id, None)
+
+    def is_open(self, chat_id: str) -> bool:
+        return self._clock() - self._last.get(chat_id, float("-inf")) < self._seconds
+
+
+# Text -------------------------------------------------------------------------------------------
+
+_JOINERS = {"\u200c", "\u200d"}
+
+
+def graphemes(text: str) -> Iterator[str]:
+    """User-perceived characters: a base with its marks, conjuncts across a virama, ZWJ emoji sequences."""
+    cluster = ""
+    for char in text:
+        previous = cluster[-1] if cluster else ""
+        joins = (
+            unicodedata.category(char) in ("Mn", "Mc", "Me")
+            or char in _JOINERS
+            or "\ufe00" <= char <= "\ufe0f"
+            or "\U0001f3fb" <= char <= "\U0001f3ff"
+            or previous == "\u200d"
+            or (previous and unicodedata.combining(previous) == 9)  # a virama joins the next consonant
+        )
+        if cluster and not joins:
+            yield cluster
+            cluster = ""
+        cluster += char
+    if cluster:
+        yield cluster
+
+
+def truncate(text: str, limit: int) -> str:
+    """At most `limit` code points (what Meta counts), cut between graphemes, with an ellipsis when cut."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    kept = ""
+    for cluster in graphemes(text):
+        if len(kept) + len(cluster) > limit - 1:
+            break
+        kept += cluster
+    return kept.rstrip() + "…"
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Chunks of at most `limit` code points, preferring line breaks, then spaces, never inside a grapheme."""
+    chunks: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        window = rest[: limit + 1]
+        cut = max(window.rfind("\n"), window.rfind(" "))
+        if cut <= limit // 2:
+            cut = 0
+            for cluster in graphemes(rest):
+                if cut + len(cluster) > limit:
+                    break
+                cut += len(cluster)
+        chunks.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest.strip() or not chunks:
+        chunks.append(rest)
+    return chunks
+
+
+def has_bengali(text: str) -> bool:
+    return any("\u0980" <= char <= "\u09ff" for char in text)
+
+
+# Delivery after the acknowledgement -------------------------------------------------------------
+
+
+class Outbox:
+    """Replies are sent after the webhook is answered (Meta wants a quick 200), in order per chat."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._pending: dict[str, int] = {}
+
+    def submit(self, chat_id: str, work: Callable[[], Awaitable[None]]) -> None:
+        lock = self._locks.setdefault(chat_id, asyncio.Lock())
+        self._pending[chat_id] = self._pending.get(chat_id, 0) + 1
+
+        async def run() -> None:
+            try:
+                async with lock:
+                    await work()
+            except (GraphError, httpx.HTTPError) as error:
+                log.warning("delivery to %s failed: %s", chat_id, error)
+            finally:
+                self._pending[chat_id] -= 1
+                if not self._pending[chat_id]:
+                    del self._pending[chat_id], self._locks[chat_id]
+
+        task = asyncio.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait for everything submitted so far (tests, and a clean stop)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
