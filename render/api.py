@@ -28,9 +28,7 @@ def _cached_segmenter(kind: str, models_dir: Path | None, weights: Path | None) 
     return load_segmenter(kind, models_dir, weights)
 
 
-def default_segmenter(
-    kind: str = "auto", models_dir: Path | None = None, weights: Path | None = None
-) -> Segmenter:
+def default_segmenter(kind: str = "auto", models_dir: Path | None = None, weights: Path | None = None) -> Segmenter:
     """The process's segmenter for these settings, built once (weights are loaded once per worker)."""
     return _cached_segmenter(kind, models_dir, weights)
 

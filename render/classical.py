@@ -31,9 +31,7 @@ class ClassicalSegmenter:
 
         h, w = image.shape[:2]
         scale = min(1.0, WORK_SIDE / max(h, w))
-        small = cv2.resize(
-            image, (max(8, round(w * scale)), max(8, round(h * scale))), interpolation=cv2.INTER_AREA
-        )
+        small = cv2.resize(image, (max(8, round(w * scale)), max(8, round(h * scale))), interpolation=cv2.INTER_AREA)
         small = cv2.GaussianBlur(small, (3, 3), 0)
         lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB).astype(np.float32)
         sh, sw = lab.shape[:2]
@@ -78,10 +76,7 @@ def _distance_to_border_model(rgb: np.ndarray, lab: np.ndarray, border: np.ndarr
     _, labels, centres = cv2.kmeans(samples, k, None, criteria, 2, cv2.KMEANS_PP_CENTERS)  # type: ignore[call-overload]
     rgb_samples = rgb.reshape(-1, 3)[pick].astype(np.float32)
     rgb_centres = np.stack(
-        [
-            rgb_samples[labels[:, 0] == i].mean(0) if (labels[:, 0] == i).any() else np.zeros(3)
-            for i in range(k)
-        ]
+        [rgb_samples[labels[:, 0] == i].mean(0) if (labels[:, 0] == i).any() else np.zeros(3) for i in range(k)]
     ).astype(np.float32)
     flat = lab.reshape(-1, 1, 3)
     diff = (flat - centres[None, :, :]) * np.array([L_WEIGHT, 1.0, 1.0], np.float32)
@@ -116,9 +111,7 @@ def open_holes(image: np.ndarray, coarse: np.ndarray) -> np.ndarray:
 
     h, w = image.shape[:2]
     scale = min(1.0, WORK_SIDE / max(h, w))
-    small = cv2.resize(
-        image, (max(8, round(w * scale)), max(8, round(h * scale))), interpolation=cv2.INTER_AREA
-    )
+    small = cv2.resize(image, (max(8, round(w * scale)), max(8, round(h * scale))), interpolation=cv2.INTER_AREA)
     small = cv2.GaussianBlur(small, (3, 3), 0)
     sh, sw = small.shape[:2]
     lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB).astype(np.float32)
@@ -144,7 +137,5 @@ def open_holes(image: np.ndarray, coarse: np.ndarray) -> np.ndarray:
     if not holes.any():
         return coarse
     holes = cv2.dilate(holes.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    keep = cv2.resize(
-        (~holes).astype(np.float32), (coarse.shape[1], coarse.shape[0]), interpolation=cv2.INTER_LINEAR
-    )
+    keep = cv2.resize((~holes).astype(np.float32), (coarse.shape[1], coarse.shape[0]), interpolation=cv2.INTER_LINEAR)
     return np.asarray(coarse * keep, np.float32)

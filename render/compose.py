@@ -84,9 +84,7 @@ def _darken(image: Image.Image, mask: Image.Image) -> None:
     image.paste(Image.new("RGB", image.size, (40, 40, 45)), (0, 0), mask)
 
 
-def _vertical_gradient(
-    canvas: tuple[int, int], top: tuple[int, int, int], bottom: tuple[int, int, int]
-) -> Image.Image:
+def _vertical_gradient(canvas: tuple[int, int], top: tuple[int, int, int], bottom: tuple[int, int, int]) -> Image.Image:
     ramp = Image.linear_gradient("L").resize(canvas, Image.Resampling.BILINEAR)
     return ImageOps.colorize(ramp, black=top, white=bottom)
 
@@ -108,9 +106,7 @@ def _studio(cutout: Cutout, canvas: tuple[int, int]) -> Image.Image:
     reflection = ImageOps.flip(product)
     fade = Image.linear_gradient("L").resize(reflection.size, Image.Resampling.BILINEAR)
     fade = ImageOps.invert(fade).point(lambda v: round(v * 0.22))
-    backdrop.paste(
-        reflection.convert("RGB"), (x, base), ImageChops.multiply(reflection.getchannel("A"), fade)
-    )
+    backdrop.paste(reflection.convert("RGB"), (x, base), ImageChops.multiply(reflection.getchannel("A"), fade))
     _darken(backdrop, _contact_shadow(canvas, product, (x, y)))
     backdrop.paste(product.convert("RGB"), (x, y), product.getchannel("A"))
     return backdrop

@@ -52,9 +52,7 @@ def _conv_pairs(state: dict[str, torch.Tensor]) -> list[tuple[torch.Tensor, torc
                 mean, var = state[bn + ".running_mean"], state[bn + ".running_var"]
             except KeyError as exc:
                 raise WeightsError(f"{prefix} has no complete BatchNorm: {exc}") from None
-            used.update(
-                bn + s for s in (".weight", ".bias", ".running_mean", ".running_var", ".num_batches_tracked")
-            )
+            used.update(bn + s for s in (".weight", ".bias", ".running_mean", ".running_var", ".num_batches_tracked"))
             scale = gamma / torch.sqrt(var + _BN_EPS)
             weight = weight * scale[:, None, None, None]
             bias = (bias - mean) * scale + beta

@@ -59,9 +59,7 @@ class U2NetSegmenter:
 
         arrays = []
         for image in images:
-            small = cv2.resize(image, (INPUT_SIDE, INPUT_SIDE), interpolation=cv2.INTER_AREA).astype(
-                np.float32
-            )
+            small = cv2.resize(image, (INPUT_SIDE, INPUT_SIDE), interpolation=cv2.INTER_AREA).astype(np.float32)
             small /= max(float(small.max()), 1.0)
             arrays.append((small - _MEAN) / _STD)
         batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)

@@ -37,9 +37,7 @@ class RSU(nn.Module):
         super().__init__()
         self.depth = depth
         self.conv_in = ConvReLU(in_ch, out_ch)
-        self.enc = nn.ModuleList(
-            [ConvReLU(out_ch, mid_ch)] + [ConvReLU(mid_ch, mid_ch) for _ in range(depth - 2)]
-        )
+        self.enc = nn.ModuleList([ConvReLU(out_ch, mid_ch)] + [ConvReLU(mid_ch, mid_ch) for _ in range(depth - 2)])
         self.bottom = ConvReLU(mid_ch, mid_ch, dilation=2)
         self.dec = nn.ModuleList(
             [ConvReLU(mid_ch * 2, mid_ch) for _ in range(depth - 2)] + [ConvReLU(mid_ch * 2, out_ch)]

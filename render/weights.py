@@ -154,9 +154,7 @@ def convert_onnx(raw: bytes) -> dict[str, torch.Tensor]:
         for param, key in ((layer.weight, node.input[1]), (layer.bias, node.input[2])):
             array = inits[key]
             if tuple(array.shape) != tuple(param.shape):
-                raise WeightsError(
-                    f"Conv node {index}: {key} has shape {array.shape}, expected {tuple(param.shape)}"
-                )
+                raise WeightsError(f"Conv node {index}: {key} has shape {array.shape}, expected {tuple(param.shape)}")
             state[names[id(param)]] = torch.from_numpy(array.copy()).float()
             used.add(key)
     if len(used) != len(inits) or set(state) != set(model.state_dict()):
