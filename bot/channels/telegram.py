@@ -1,0 +1,277 @@
+"""Telegram, on aiogram 3's Bot client: a thin adapter between Bot API updates and `Dispatcher.dispatch`.
+
+Receiving: long polling by default (our own getUpdates loop: the offset moves past a batch only after every
+update in it is dispatched, so a crash re-reads them and the dispatcher's event-id check makes that a no-op),
+or a webhook on the shared HTTP server (TELEGRAM_MODE=webhook) that checks the secret token in constant time
+and answers 200 only after the dispatcher has committed the update, never aiogram's answer-first default.
+Sending happens after that, in the background, in order per chat (`telegram_send`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import hmac
+import logging
+from collections.abc import Coroutine, Iterable, Sequence
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    ClientDecodeError,
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramRetryAfter,
+    TelegramUnauthorizedError,
+)
+from aiogram.methods import AnswerCallbackQuery
+from aiohttp import web
+from pydantic import ValidationError
+
+from bot.channels import telegram_menu
+from bot.channels.base import MediaUnavailable
+from bot.channels.telegram_convert import to_inbound
+from bot.channels.telegram_send import TelegramSender
+from bot.errors import OperatorError
+from bot.settings import Settings
+from handlers.dispatcher import Dispatcher
+from handlers.model import Reply
+from storage import users
+from storage.users import Identity
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/webhooks/telegram"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
+MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # getFile's limit
+STOP_GRACE_S = 10.0
+
+
+class TelegramChannel:
+    name = "telegram"
+    poll_timeout_s = 25  # long-polling wait per getUpdates call; tests shorten it
+
+    def __init__(self, settings: Settings, dispatcher: Dispatcher) -> None:
+        self._settings = settings
+        self._dispatcher = dispatcher
+        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
+        self.bot = Bot(settings.telegram_bot_token, session=session)
+        self.sender = TelegramSender(self.bot, self._mark_unreachable)
+        self._secret = settings.telegram_webhook_secret or _derived_secret(settings)
+        self._poller: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # Channel protocol ---------------------------------------------------------------------------
+
+    def add_routes(self, app: web.Application) -> None:
+        if self._settings.telegram_mode == "webhook":
+            app.router.add_post(WEBHOOK_PATH, self.webhook)
+
+    async def start(self) -> None:
+        if not self._settings.telegram_bot_username:
+            await self._learn_username()
+        await telegram_menu.install(self.bot)
+        if self._settings.telegram_mode == "webhook":
+            await self.bot.set_webhook(
+                url=self._settings.public_base_url + WEBHOOK_PATH,
+                secret_token=self._secret,
+                allowed_updates=ALLOWED_UPDATES,
+            )
+            log.info("telegram: webhook registered at %s%s", self._settings.public_base_url, WEBHOOK_PATH)
+        else:
+            await self.bot.delete_webhook(drop_pending_updates=False)
+            self._poller = asyncio.create_task(self._poll(), name="telegram-polling")
+            log.info("telegram: long polling")
+
+    async def stop(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
+            self._poller = None
+        if self._tasks:  # replies already dispatched: give them a moment to go out
+            _, pending = await asyncio.wait(list(self._tasks), timeout=STOP_GRACE_S)
+            for task in pending:
+                task.cancel()
+        await self.bot.session.close()
+
+    async def send(self, chat_id: str, replies: Sequence[Reply]) -> None:
+        await self.sender.send(chat_id, replies)
+
+    async def fetch_media(self, file_id: str) -> bytes:
+        try:
+            file = await self.bot.get_file(file_id)
+        except TelegramBadRequest as error:
+            raise MediaUnavailable(f"telegram getFile refused: {error.message}") from error
+        if file.file_size is not None and file.file_size > MAX_DOWNLOAD_BYTES:
+            raise MediaUnavailable(f"file of {file.file_size} bytes is over Telegram's 20 MB download limit")
+        if not file.file_path:
+            raise MediaUnavailable("telegram gave no file path")
+        try:
+            data = await self.bot.download_file(file.file_path)
+        except (TelegramAPIError, OSError) as error:
+            raise MediaUnavailable(f"telegram download failed: {error}") from error
+        if data is None:
+            raise MediaUnavailable("telegram download returned nothing")
+        return data.read()
+
+    # Receiving ----------------------------------------------------------------------------------
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        given = request.headers.get(SECRET_HEADER)
+        if given is None:
+            return web.Response(status=401)
+        if not hmac.compare_digest(given.encode(), self._secret.encode()):
+            return web.Response(status=403)
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.Response(status=400)
+        try:
+            update = self._parse(body)
+        except ValidationError:
+            log.warning("telegram webhook: unreadable update %s skipped", _update_id(body))
+            return web.Response(status=200)  # it will never parse: a redelivery would not help
+        await self.handle(update)  # raises (-> 500, Telegram redelivers) when the update was not recorded
+        return web.Response(status=200)
+
+    async def handle(self, update: Any) -> None:
+        """Dispatch one update; its replies are sent afterwards, in the background, in order for the chat."""
+        if update.callback_query is not None:  # always, so the button stops spinning
+            query = AnswerCallbackQuery(callback_query_id=update.callback_query.id)
+            self._spawn(self.sender.call(str(update.callback_query.from_user.id), query))
+        member = update.my_chat_member
+        if member is not None and member.chat.type == "private":
+            chat_id = str(member.chat.id)
+            if member.new_chat_member.status == "kicked":
+                self.sender.blocked.add(chat_id)
+                await self._mark_unreachable(chat_id)
+            else:
+                self.sender.reachable(chat_id)
+            return
+        event = to_inbound(update)
+        if event is None:
+            return
+        self.sender.reachable(event.chat_id)
+        replies = await self._dispatcher.dispatch(event)
+        if replies:
+            self._spawn(self.sender.send(event.chat_id, replies))
+
+    async def _poll(self) -> None:
+        offset: int | None = None
+        failures = 0
+        while True:
+            try:
+                updates = await self._get_updates(offset)
+                failures = 0
+            except TelegramRetryAfter as error:
+                await asyncio.sleep(error.retry_after)
+                continue
+            except (TelegramAPIError, OSError, TimeoutError) as error:
+                failures += 1
+                log.warning("telegram getUpdates failed (%d in a row): %s", failures, error)
+                await asyncio.sleep(min(2.0**failures, 30.0))
+                continue
+            if not updates:
+                continue
+            await self._handle_batch(updates)
+            offset = max(u.update_id for u in updates) + 1
+
+    async def _get_updates(self, offset: int | None) -> list[Any]:
+        try:
+            return list(
+                await self.bot.get_updates(
+                    offset=offset,
+                    timeout=self.poll_timeout_s,
+                    allowed_updates=ALLOWED_UPDATES,
+                    request_timeout=self.poll_timeout_s + 10,
+                )
+            )
+        except ClientDecodeError as error:
+            # One malformed update must not block the queue: parse the batch one by one, skipping bad ones.
+            raw = error.data.get("result") if isinstance(error.data, dict) else None
+            if not isinstance(raw, list):
+                raise
+            good = []
+            for item in raw:
+                try:
+                    good.append(self._parse(item))
+                except ValidationError:
+                    log.warning("telegram: unreadable update %s skipped", _update_id(item))
+                    good.append(_Skipped(_update_id(item)))
+            return good
+
+    async def _handle_batch(self, updates: Iterable[Any]) -> None:
+        """Chats in parallel, each chat's updates in order; returns when all are recorded (or failed)."""
+        by_chat: dict[str, list[Any]] = {}
+        for update in updates:
+            by_chat.setdefault(_chat_key(update), []).append(update)
+
+        async def run(chat_updates: list[Any]) -> None:
+            for update in chat_updates:
+                try:
+                    await self.handle(update)
+                except Exception:  # a bad update never stops polling; the dispatcher logged its own failures
+                    log.exception("telegram update %s failed", update.update_id)
+
+        await asyncio.gather(*(run(u) for u in by_chat.values()))
+
+    # Helpers ------------------------------------------------------------------------------------
+
+    def _parse(self, data: Any) -> Any:
+        from aiogram.types import Update
+
+        return Update.model_validate(data, context={"bot": self.bot})
+
+    def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _mark_unreachable(self, chat_id: str) -> None:
+        async with self._dispatcher.services.db.transaction() as session:
+            await users.mark_unreachable(session, Identity("telegram", chat_id))
+
+    async def _learn_username(self) -> None:
+        try:
+            me = await self.bot.get_me()
+        except TelegramUnauthorizedError as error:
+            raise OperatorError("TELEGRAM_BOT_TOKEN was refused by Telegram (getMe: unauthorized)") from error
+        except (TelegramAPIError, OSError) as error:
+            log.warning("telegram getMe failed, deep links will lack the bot's name: %s", error)
+            return
+        if me.username:
+            services = self._dispatcher.services
+            services.config = dataclasses.replace(services.config, telegram_bot_username=me.username)
+            log.info("telegram: bot is @%s", me.username)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Skipped:
+    """An update that could not be parsed: only its id is kept, so the offset moves past it."""
+
+    update_id: int
+    callback_query: None = None
+    my_chat_member: None = None
+    message: None = None
+
+
+def _chat_key(update: Any) -> str:
+    if getattr(update, "message", None) is not None:
+        return str(update.message.chat.id)
+    if getattr(update, "callback_query", None) is not None:
+        return str(update.callback_query.from_user.id)
+    return f"update:{update.update_id}"
+
+
+def _update_id(data: Any) -> int:
+    value = data.get("update_id") if isinstance(data, dict) else None
+    return value if isinstance(value, int) else 0
+
+
+def _derived_secret(settings: Settings) -> str:
+    """A stable webhook secret when none is configured (the same across restarts and processes)."""
+    return base64.urlsafe_b64encode(settings.secret_key("telegram-webhook")).decode().rstrip("=")

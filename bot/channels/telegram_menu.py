@@ -1,0 +1,52 @@
+"""The bot's profile on Telegram: the command menu and descriptions, in English (the default) and Bengali."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
+from aiogram.types import BotCommand, BotCommandScopeDefault
+
+from handlers.i18n import catalog
+
+log = logging.getLogger(__name__)
+
+MENU_COMMANDS = (
+    "start",
+    "help",
+    "credits",
+    "redeem",
+    "style",
+    "history",
+    "lang",
+    "privacy",
+    "delete",
+    "optin",
+    "optout",
+    "mydata",
+    "support",
+)
+MENU_LANGUAGES = ("en", "bn")  # "en" is installed as the default, for every language without its own menu
+MAX_DESCRIPTION = 512
+MAX_SHORT_DESCRIPTION = 120
+
+
+def commands(lang: str) -> list[BotCommand]:
+    t = catalog(lang)
+    return [BotCommand(command=name, description=t(f"tg-command-{name}")[:256]) for name in MENU_COMMANDS]
+
+
+async def install(bot: Bot) -> None:
+    """Best effort: a failure here is logged, and the bot still answers without a menu."""
+    for lang in MENU_LANGUAGES:
+        t = catalog(lang)
+        language_code = None if lang == "en" else lang
+        try:
+            await bot.set_my_commands(commands(lang), scope=BotCommandScopeDefault(), language_code=language_code)
+            await bot.set_my_description(t("tg-description")[:MAX_DESCRIPTION], language_code=language_code)
+            await bot.set_my_short_description(
+                t("tg-short-description")[:MAX_SHORT_DESCRIPTION], language_code=language_code
+            )
+        except (TelegramAPIError, TelegramNetworkError) as error:
+            log.warning("telegram menu for %s not installed: %s", lang, error)

@@ -1,0 +1,259 @@
+"""Replies -> Bot API calls, in order per chat, within Telegram's limits and errors.
+
+- Text: parse_mode HTML on escaped text (nothing a handler writes is markup), split at 4096.
+- Choice: an inline keyboard; payloads are ASCII <= 64 bytes by construction (`handlers.router`), others dropped.
+- Document: sendDocument, so nothing is recompressed. Image: sendPhoto only for a JPEG under 10 MB (a preview,
+  where Telegram's recompression costs nothing); anything else (PNG with alpha, large files) as a document.
+- Album: sendMediaGroup for runs of 2-10 items of one family (photos do not mix with documents).
+- Progress: the first status of a (chat, key) is sent, later ones edit that message.
+- Errors: 429 waits `retry_after` in that chat's turn and retries (bounded); 403 marks the chat unreachable and
+  drops what was left for it; 400 is logged with the method and ids/lengths only, never the text.
+  A global pace (a burst of 30, then 30 calls a second) keeps the bot under Telegram's overall limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict, defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.methods import (
+    EditMessageText,
+    SendChatAction,
+    SendDocument,
+    SendMediaGroup,
+    SendMessage,
+    SendPhoto,
+)
+from aiogram.methods.base import TelegramMethod
+from aiogram.types import (
+    BufferedInputFile,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputMediaDocument,
+    InputMediaPhoto,
+    LinkPreviewOptions,
+    Message,
+)
+
+from bot.channels.telegram_convert import MAX_CALLBACK_DATA, MAX_CAPTION, escape, split_text, truncate
+from handlers.model import Album, ChatAction, Choice, Document, Image, Progress, Reply, Text
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MAX_PHOTO_BYTES = 10 * 1024 * 1024
+MEDIA_GROUP_MAX = 10
+MAX_ATTEMPTS = 5
+MAX_RETRY_WAIT_S = 60.0
+PROGRESS_MEMORY = 10_000
+CHAT_ACTIONS = frozenset({"typing", "upload_photo", "upload_document", "upload_video", "choose_sticker"})
+Unreachable = Callable[[str], Awaitable[None]]
+
+
+class Pace:
+    """A token bucket: bursts of `burst` calls, then `per_second` calls a second across all chats."""
+
+    def __init__(self, per_second: float = 30.0, burst: int = 30) -> None:
+        self._interval = 1.0 / per_second
+        self._window = burst * self._interval
+        self._next = 0.0
+
+    async def wait(self) -> None:
+        now = asyncio.get_running_loop().time()
+        slot = max(self._next, now - self._window)
+        self._next = slot + self._interval
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+
+class TelegramSender:
+    def __init__(self, bot: Bot, on_unreachable: Unreachable, *, pace: Pace | None = None) -> None:
+        self._bot = bot
+        self._on_unreachable = on_unreachable
+        self._pace = pace or Pace()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._holders: defaultdict[str, int] = defaultdict(int)
+        self._progress: OrderedDict[tuple[str, str], int] = OrderedDict()
+        self.blocked: set[str] = set()
+
+    def reachable(self, chat_id: str) -> None:
+        """The person wrote to us again (or unblocked the bot): deliver to them again."""
+        self.blocked.discard(chat_id)
+
+    async def send(self, chat_id: str, replies: Sequence[Reply]) -> None:
+        """Deliver in order; concurrent calls for one chat queue behind each other (asyncio locks are FIFO)."""
+        lock = self._locks.setdefault(chat_id, asyncio.Lock())
+        self._holders[chat_id] += 1
+        try:
+            async with lock:
+                for reply in replies:
+                    if chat_id in self.blocked:
+                        log.info("telegram chat %s is unreachable: %d replies dropped", chat_id, len(replies))
+                        return
+                    await self._deliver(chat_id, reply)
+        finally:
+            self._holders[chat_id] -= 1
+            if not self._holders[chat_id]:
+                del self._holders[chat_id]
+                self._locks.pop(chat_id, None)
+
+    async def _deliver(self, chat_id: str, reply: Reply) -> None:
+        match reply:
+            case Text():
+                await self._text(chat_id, reply.text, None, preview=reply.link_preview)
+            case Choice():
+                await self._text(chat_id, reply.text, keyboard(reply), preview=False)
+            case Image() | Document():
+                await self.call(chat_id, single_media(chat_id, reply))
+            case Album():
+                for method in album_calls(chat_id, reply):
+                    await self.call(chat_id, method)
+            case Progress():
+                await self._progress_update(chat_id, reply)
+            case ChatAction():
+                action = reply.action if reply.action in CHAT_ACTIONS else "typing"
+                await self.call(chat_id, SendChatAction(chat_id=chat_id, action=action))
+
+    async def _text(self, chat_id: str, text: str, markup: InlineKeyboardMarkup | None, *, preview: bool) -> None:
+        pieces = split_text(text)
+        for index, piece in enumerate(pieces):
+            last = index == len(pieces) - 1
+            await self.call(
+                chat_id,
+                SendMessage(
+                    chat_id=chat_id,
+                    text=escape(piece),
+                    parse_mode="HTML",
+                    link_preview_options=None if preview else LinkPreviewOptions(is_disabled=True),
+                    reply_markup=markup if last else None,
+                ),
+            )
+
+    async def _progress_update(self, chat_id: str, reply: Progress) -> None:
+        key = (chat_id, reply.key)
+        text = escape(truncate(reply.text, 4096))
+        message_id = self._progress.get(key)
+        if message_id is not None:
+            self._progress.move_to_end(key)
+            edit = EditMessageText(chat_id=chat_id, message_id=message_id, text=text, parse_mode="HTML")
+            try:
+                await self.call(chat_id, edit, raise_bad_request=True)
+                return
+            except TelegramBadRequest as error:
+                if "not modified" in error.message:
+                    return
+                log.info("telegram progress message %s in chat %s cannot be edited: sending anew", message_id, chat_id)
+        sent = await self.call(chat_id, SendMessage(chat_id=chat_id, text=text, parse_mode="HTML"))
+        if isinstance(sent, Message):
+            self._progress[key] = sent.message_id
+            while len(self._progress) > PROGRESS_MEMORY:
+                self._progress.popitem(last=False)
+
+    async def call(self, chat_id: str, method: TelegramMethod[T], *, raise_bad_request: bool = False) -> T | None:
+        """One API call with the retry policy; None when it could not be delivered."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            await self._pace.wait()
+            try:
+                return await self._bot(method)
+            except TelegramRetryAfter as error:
+                wait = min(float(error.retry_after), MAX_RETRY_WAIT_S)
+                log.info("telegram 429 on %s for chat %s: waiting %.0f s", method.__api_method__, chat_id, wait)
+                await asyncio.sleep(wait)
+            except TelegramForbiddenError as error:
+                log.info("telegram chat %s refuses messages (%s): marking unreachable", chat_id, error.message)
+                self.blocked.add(chat_id)
+                await self._on_unreachable(chat_id)
+                return None
+            except TelegramBadRequest as error:
+                if raise_bad_request:
+                    raise
+                log.warning("telegram refused %s %s: %s", method.__api_method__, describe(method), error.message)
+                return None
+            except (TelegramNetworkError, TelegramServerError) as error:
+                log.warning("telegram %s failed (attempt %d): %s", method.__api_method__, attempt, error)
+                await asyncio.sleep(min(2.0**attempt, 30.0))
+        log.error("telegram %s to chat %s gave up after %d attempts", method.__api_method__, chat_id, MAX_ATTEMPTS)
+        return None
+
+
+def keyboard(choice: Choice) -> InlineKeyboardMarkup | None:
+    buttons = []
+    for button in choice.buttons:
+        data = button.payload
+        if not data.isascii() or not 0 < len(data.encode()) <= MAX_CALLBACK_DATA:
+            log.error("button payload %r does not fit Telegram's callback data: dropped", data[:80])
+            continue
+        buttons.append(InlineKeyboardButton(text=truncate(button.label, 64), callback_data=data))
+    if not buttons:
+        return None
+    per_row = 2 if all(len(b.text) <= 16 for b in buttons) else 1
+    rows = [buttons[i : i + per_row] for i in range(0, len(buttons), per_row)]
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def as_photo(item: Image | Document) -> bool:
+    return isinstance(item, Image) and item.mime == "image/jpeg" and len(item.data) <= MAX_PHOTO_BYTES
+
+
+def single_media(chat_id: str, item: Image | Document) -> SendPhoto | SendDocument:
+    upload = BufferedInputFile(item.data, filename=item.name)
+    caption = escape(truncate(item.caption, MAX_CAPTION)) if item.caption else None
+    if as_photo(item):
+        return SendPhoto(chat_id=chat_id, photo=upload, caption=caption, parse_mode="HTML" if caption else None)
+    return SendDocument(chat_id=chat_id, document=upload, caption=caption, parse_mode="HTML" if caption else None)
+
+
+def album_calls(chat_id: str, album: Album) -> list[SendPhoto | SendDocument | SendMediaGroup]:
+    """Runs of one family (photos, documents), each cut into balanced groups of 2-10; a lone item goes alone."""
+    runs: list[list[Image | Document]] = []
+    for item in album.items:
+        if runs and as_photo(runs[-1][0]) == as_photo(item):
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+    calls: list[SendPhoto | SendDocument | SendMediaGroup] = []
+    for run in runs:
+        groups = -(-len(run) // MEDIA_GROUP_MAX)
+        size = -(-len(run) // groups)
+        for start in range(0, len(run), size):
+            chunk = run[start : start + size]
+            if len(chunk) == 1:
+                calls.append(single_media(chat_id, chunk[0]))
+                continue
+            media: list[Any] = []
+            for item in chunk:
+                upload = BufferedInputFile(item.data, filename=item.name)
+                caption = escape(truncate(item.caption, MAX_CAPTION)) if item.caption else None
+                mode = "HTML" if caption else None
+                if as_photo(item):
+                    media.append(InputMediaPhoto(media=upload, caption=caption, parse_mode=mode))
+                else:
+                    media.append(InputMediaDocument(media=upload, caption=caption, parse_mode=mode))
+            calls.append(SendMediaGroup(chat_id=chat_id, media=media))
+    return calls
+
+
+def describe(method: TelegramMethod[Any]) -> str:
+    """What a log may say about a call: ids, sizes and modes, never the words or files a person sees."""
+    parts = []
+    for name, value in method.model_dump(exclude_none=True).items():
+        if name in ("chat_id", "message_id", "parse_mode", "action", "callback_query_id", "language_code"):
+            parts.append(f"{name}={value}")
+        elif isinstance(value, str):
+            parts.append(f"{name}=<{len(value)} chars>")
+        elif isinstance(value, list):
+            parts.append(f"{name}=<{len(value)} items>")
+        else:
+            parts.append(f"{name}=<{type(value).__name__}>")
+    return " ".join(parts)
