@@ -20,7 +20,7 @@ from typing import Any
 
 import jsonschema
 import yaml
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 SPEC = Path(__file__).resolve().parents[3] / "shared" / "specs" / "whatsapp-business-messaging-api_v23.0.yaml"
 VERSION = "v23.0"
@@ -366,7 +366,7 @@ class GraphEmulator:
         form: dict[str, Any] = {}
         reader = await request.multipart()
         while (part := await reader.next()) is not None:
-            if not isinstance(part, web.BodyPartReader):
+            if not isinstance(part, BodyPartReader):
                 continue
             if part.filename is not None:
                 mime = part.headers.get("Content-Type", "application/octet-stream")
