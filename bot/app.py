@@ -11,12 +11,13 @@ from typing import Any
 
 from aiohttp import web
 
+from bot import privacy_http
 from bot.channels.base import Channel
 from bot.channels.webchat import WebChat
 from bot.http import create_http_app
 from bot.settings import Settings
 from bot.workers import JobRunner, MemoryJobQueue
-from handlers import basics, credits, photos, results, styles
+from handlers import basics, credits, mydata, photos, privacy, results, styles
 from handlers.config import Config
 from handlers.context import Services
 from handlers.dispatcher import Dispatcher
@@ -40,6 +41,8 @@ def handler_config(settings: Settings) -> Config:
         tutorial_video_url=settings.tutorial_video_url,
         privacy_url=settings.privacy_url,
         policy_version=settings.policy_version,
+        retention_days_uploads=settings.retention_days_uploads,
+        retention_days_outputs=settings.retention_days_outputs,
         identity_key=settings.secret_key("identity"),
         telegram_bot_username=settings.telegram_bot_username,
         whatsapp_display_number=settings.whatsapp_display_number,
@@ -48,7 +51,9 @@ def handler_config(settings: Settings) -> Config:
 
 
 def build_router() -> Router:
-    return Router().include([basics.router, credits.router, photos.router, results.router, styles.router])
+    return Router().include(
+        [basics.router, credits.router, photos.router, results.router, styles.router, privacy.router, mydata.router]
+    )
 
 
 @dataclass
@@ -62,6 +67,7 @@ class App:
     redis: Any = None
     runner: web.AppRunner | None = None
     workers: JobRunner | None = None
+    purge_task: asyncio.Task[None] | None = None
 
     @property
     def port(self) -> int:
@@ -119,6 +125,7 @@ def create_app(settings: Settings) -> App:
         app.channels.append(MessengerChannel(settings, dispatcher))
     for channel in app.channels:
         channel.add_routes(http)
+    privacy_http.add_routes(http, settings, services)
     app.workers = JobRunner(settings, db, blobs, {c.name: c for c in app.channels}, queue.take, queue.enqueue)
     return app
 
@@ -136,6 +143,7 @@ async def start(app: App) -> None:
         await channel.start()
     if app.workers is not None:
         await app.workers.start()
+    app.purge_task = privacy_http.start_purge(app.settings, app.services)
     names = ", ".join(c.name for c in app.channels)
     log.info("serving on http://%s:%s/ ; channels active: %s", app.settings.http_host, app.port, names)
     if [c.name for c in app.channels] == ["web"]:
@@ -143,6 +151,7 @@ async def start(app: App) -> None:
 
 
 async def stop(app: App) -> None:
+    await privacy_http.stop_purge(app.purge_task)
     if app.workers is not None:
         await app.workers.stop()  # jobs in flight are handed back and picked up on the next start
     for channel in reversed(app.channels):

@@ -17,6 +17,8 @@ class Config:
     tutorial_video_url: str = ""
     privacy_url: str = ""
     policy_version: date = date(2025, 10, 15)
+    retention_days_uploads: int = 30
+    retention_days_outputs: int = 90
     identity_key: bytes = b"test-only-key"  # keyed hashes of identities and giveaway codes
     telegram_bot_username: str = ""
     whatsapp_display_number: str = ""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from handlers import commands
+from handlers import commands, privacy
 from handlers.context import Context, Services
 from handlers.errors import AppError
 from handlers.i18n import catalog, locale_from_hint
@@ -61,7 +61,8 @@ class Dispatcher:
                         self.services.config.signup_credits,
                     )
                 ctx = Context(user=user, locale=user.locale, session=session, services=self.services, new_user=created)
-                replies = await self._handle(event, ctx)
+                notices = await privacy.before_route(event, ctx)  # policy-change notice, /delete cancelling
+                replies = notices + await self._handle(event, ctx)
                 after_commit = ctx.after_commit
         except Exception:
             log.exception("event %s/%s failed", event.channel, event.event_id)

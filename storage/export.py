@@ -1,4 +1,4 @@
-"""Everything held about one user, as JSON-ready data: `user show`, and later the /mydata export."""
+"""Everything held about one user, as JSON-ready data: `user show`, and the /mydata export."""
 
 from __future__ import annotations
 
@@ -6,17 +6,18 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
-from storage import ledger
-from storage.models import CreditAccount, LedgerEntry, User
+from storage import ledger, privacy
+from storage.models import CreditAccount, LedgerEntry, RenderJob, StoredFile, User
 
 
 async def user_record(session: AsyncSession, user: User) -> dict[str, Any]:
     assert user.id is not None
     account = await session.get(CreditAccount, user.id)
-    entries = (
-        await session.execute(select(LedgerEntry).where(LedgerEntry.user_id == user.id).order_by(LedgerEntry.id))  # type: ignore[arg-type]
-    ).scalars()
+    ledger_query = select(LedgerEntry).where(col(LedgerEntry.user_id) == user.id).order_by(col(LedgerEntry.id))
+    entries = (await session.execute(ledger_query)).scalars()
+    consent = await privacy.consent_history(session, user.id)
     return {
         "user": {
             "channel": user.channel,
@@ -27,6 +28,7 @@ async def user_record(session: AsyncSession, user: User) -> dict[str, Any]:
             "last_seen_at": user.last_seen_at.isoformat(),
             "style": user.style,
             "size": user.size,
+            "policy_version_seen": user.policy_version_seen.isoformat() if user.policy_version_seen else None,
         },
         "credits": {
             "balance": await ledger.balance(session, user.id),
@@ -41,7 +43,55 @@ async def user_record(session: AsyncSession, user: User) -> dict[str, Any]:
                 for e in entries
             ],
         },
-        "consent": {"training_opt_in": False, "events": []},
-        "renders": [],
-        "files": [],
+        "consent": {
+            "training_opt_in": bool(consent and consent[-1].training_opt_in),
+            "events": [
+                {
+                    "training_opt_in": c.training_opt_in,
+                    "policy_version": c.policy_version.isoformat(),
+                    "created_at": c.created_at.isoformat(),
+                }
+                for c in consent
+            ],
+        },
+        "renders": [_render(job) for job in await _jobs(session, user.id)],
+        "files": [_file(f) for f in await files(session, user.id)],
+    }
+
+
+async def files(session: AsyncSession, user_id: int) -> list[StoredFile]:
+    query = select(StoredFile).where(col(StoredFile.user_id) == user_id).order_by(col(StoredFile.id))
+    return list((await session.execute(query)).scalars())
+
+
+async def _jobs(session: AsyncSession, user_id: int) -> list[RenderJob]:
+    query = select(RenderJob).where(col(RenderJob.user_id) == user_id).order_by(col(RenderJob.id))
+    return list((await session.execute(query)).scalars())
+
+
+def _render(job: RenderJob) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "channel": job.channel,
+        "state": job.state,
+        "style": job.style,
+        "size": job.size,
+        "cost": job.cost,
+        "source_job_id": job.source_job_id,
+        "error_code": job.error_code,
+        "created_at": job.created_at.isoformat(),
+        "updated_at": job.updated_at.isoformat(),
+    }
+
+
+def _file(stored: StoredFile) -> dict[str, Any]:
+    return {
+        "id": stored.id,
+        "kind": stored.kind,
+        "name": stored.name,
+        "mime": stored.mime,
+        "job_id": stored.job_id,
+        "path": stored.path,
+        "bytes": stored.bytes,
+        "created_at": stored.created_at.isoformat(),
     }

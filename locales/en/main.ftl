@@ -26,6 +26,10 @@ help =
     /redeem CODE: use a giveaway code
     /lang: English or Bengali
     /support: talk to a person
+    /privacy: how we handle your data
+    /mydata: a copy of everything we hold about you
+    /optin, /optout: allow or stop using your photos to improve our models
+    /delete: erase your account and data
     /help: this list
 
     No menu? Type the words without the slash, in English or Bengali, e.g. "credits" or "ক্রেডিট".

@@ -1,0 +1,154 @@
+"""The privacy side of the server: Meta's data-deletion callback and its status page, and the scheduled
+retention purge that `run` keeps going.
+
+Meta posts `signed_request` = base64url(signature) "." base64url(JSON payload), the signature being
+HMAC-SHA256 of the payload part with the app secret. Anything that does not verify erases nothing:
+400 for a malformed request, 403 for a signature that does not match.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import hashlib
+import hmac
+import html
+import json
+import logging
+import re
+from typing import Any
+
+from aiohttp import web
+from babel.dates import format_date
+
+from bot.settings import Settings
+from handlers import privacy as privacy_handlers
+from handlers.context import Services
+from handlers.i18n import catalog, locale_from_hint, to_bengali_digits
+from storage import privacy, retention
+from storage.users import Identity
+
+log = logging.getLogger(__name__)
+
+CALLBACK_PATH = "/meta/data-deletion"
+STATUS_PATH = "/meta/data-deletion/status"
+PURGE_INTERVAL_S = 3600.0
+_B64URL = re.compile(r"^[A-Za-z0-9_-]+={0,2}$")
+_USER_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+
+
+class SignedRequestError(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+def _b64url(part: str) -> bytes:
+    if not _B64URL.match(part):
+        raise SignedRequestError(400, "not base64url")
+    try:
+        return base64.urlsafe_b64decode(part.rstrip("=") + "=" * (-len(part.rstrip("=")) % 4))
+    except (binascii.Error, ValueError):
+        raise SignedRequestError(400, "not base64url") from None
+
+
+def verify_signed_request(signed: str, secrets: dict[str, str]) -> tuple[list[str], str]:
+    """The channels whose app secret signed it, and the payload's user id; SignedRequestError otherwise."""
+    signature_part, dot, payload_part = signed.strip().partition(".")
+    if not dot or not signature_part or not payload_part or len(signed) > 8192:
+        raise SignedRequestError(400, "malformed signed_request")
+    signature = _b64url(signature_part)
+    _b64url(payload_part)
+    channels = [
+        channel
+        for channel, secret in secrets.items()
+        if secret
+        and hmac.compare_digest(signature, hmac.new(secret.encode(), payload_part.encode(), hashlib.sha256).digest())
+    ]
+    if not channels:
+        raise SignedRequestError(403, "signature does not match")
+    try:
+        payload: Any = json.loads(_b64url(payload_part))
+    except ValueError:
+        raise SignedRequestError(400, "payload is not JSON") from None
+    if not isinstance(payload, dict) or str(payload.get("algorithm", "HMAC-SHA256")).upper() != "HMAC-SHA256":
+        raise SignedRequestError(400, "unexpected payload or algorithm")
+    user_id = payload.get("user_id")
+    if isinstance(user_id, int) and not isinstance(user_id, bool):
+        user_id = str(user_id)
+    if not isinstance(user_id, str) or not _USER_ID.match(user_id):
+        raise SignedRequestError(400, "payload has no usable user_id")
+    return channels, user_id
+
+
+def add_routes(http: web.Application, settings: Settings, services: Services) -> None:
+    secrets = {"messenger": settings.messenger_app_secret, "whatsapp": settings.whatsapp_app_secret}
+
+    async def callback(request: web.Request) -> web.Response:
+        if not any(secrets.values()):
+            raise web.HTTPNotFound()
+        form = await request.post()
+        signed = form.get("signed_request")
+        if not isinstance(signed, str):
+            raise web.HTTPBadRequest(text="signed_request missing")
+        try:
+            channels, user_id = verify_signed_request(signed, secrets)
+        except SignedRequestError as error:
+            log.warning("data-deletion callback refused: %s", error)
+            return web.Response(status=error.status, text=str(error))
+        erased = False
+        for channel in channels:
+            erased = await privacy_handlers.erase_identity(services, Identity(channel, user_id)) or erased
+        async with services.db.transaction() as session:
+            code = await privacy.add_receipt(session, erased=erased)
+        log.info("data-deletion callback: %s", "erased" if erased else "no such user")
+        base = settings.public_base_url or str(request.url.origin())
+        return web.json_response({"url": f"{base}{STATUS_PATH}?code={code}", "confirmation_code": code})
+
+    async def status(request: web.Request) -> web.Response:
+        lang = locale_from_hint(request.headers.get("Accept-Language", "").split(",")[0])
+        t = catalog(lang)
+        async with services.db.transaction() as session:
+            found = await privacy.receipt(session, request.query.get("code", ""))
+        if found is None:
+            body, code = t("meta-deletion-unknown", email=settings.support_email), 404
+        else:
+            day = format_date(found.created_at.date(), format="long", locale=lang)
+            day = to_bengali_digits(day) if lang == "bn" else day
+            body, code = t("meta-deletion-erased" if found.erased else "meta-deletion-nothing", date=day), 200
+        title = t("meta-deletion-title")
+        page = (
+            f'<!doctype html><html lang="{lang}"><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{html.escape(title)}</title><h1>{html.escape(title)}</h1><p>{html.escape(body)}</p></html>"
+        )
+        return web.Response(status=code, text=page, content_type="text/html")
+
+    http.router.add_post(CALLBACK_PATH, callback)
+    http.router.add_get(STATUS_PATH, status)
+
+
+def start_purge(settings: Settings, services: Services) -> asyncio.Task[None] | None:
+    """The hourly retention purge of `run` (counts are logged by `storage.retention`)."""
+    if services.blobs is None:
+        return None
+    return asyncio.create_task(
+        retention.purge_forever(
+            services.db,
+            services.blobs,
+            uploads_days=settings.retention_days_uploads,
+            outputs_days=settings.retention_days_outputs,
+            interval_s=PURGE_INTERVAL_S,
+        ),
+        name="retention-purge",
+    )
+
+
+async def stop_purge(task: asyncio.Task[None] | None) -> None:
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
