@@ -163,7 +163,8 @@ class GraphEmulator:
         self._cdn.clear()
 
     def fail(self, kind: str, times: int = 1) -> None:
-        """The next `times` sends answer `kind`: "rate" (429), "server" (500) or "window" (outside 24 h)."""
+        """The next `times` sends answer `kind`: "rate" (429), "server" (500), "window"
+        (outside 24 h) or "blocked" (the user cannot be reached)."""
         self._failures += [kind] * times
 
     def sent(self, platform: str) -> list[dict[str, Any]]:
@@ -347,6 +348,8 @@ class GraphEmulator:
         if kind == "rate":
             code = 130429 if platform == "whatsapp" else 613
             return self._error(call, 429, code, "Rate limit hit")
+        if kind == "blocked":
+            return self._error(call, 400, 551 if platform == "messenger" else 131026, "This person isn't available")
         if kind == "window":
             if platform == "whatsapp":
                 return self._error(call, 400, 131047, "Re-engagement message")
