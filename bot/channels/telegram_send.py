@@ -115,7 +115,8 @@ class TelegramSender:
             case Choice():
                 await self._text(chat_id, reply.text, keyboard(reply), preview=False)
             case Image() | Document():
-                await self.call(chat_id, single_media(chat_id, reply))
+                media: TelegramMethod[Message] = single_media(chat_id, reply)
+                await self.call(chat_id, media)
             case Album():
                 for method in album_calls(chat_id, reply):
                     await self.call(chat_id, method)
@@ -214,7 +215,7 @@ def single_media(chat_id: str, item: Image | Document) -> SendPhoto | SendDocume
     return SendDocument(chat_id=chat_id, document=upload, caption=caption, parse_mode="HTML" if caption else None)
 
 
-def album_calls(chat_id: str, album: Album) -> list[SendPhoto | SendDocument | SendMediaGroup]:
+def album_calls(chat_id: str, album: Album) -> list[TelegramMethod[Any]]:
     """Runs of one family (photos, documents), each cut into balanced groups of 2-10; a lone item goes alone."""
     runs: list[list[Image | Document]] = []
     for item in album.items:
@@ -222,7 +223,7 @@ def album_calls(chat_id: str, album: Album) -> list[SendPhoto | SendDocument | S
             runs[-1].append(item)
         else:
             runs.append([item])
-    calls: list[SendPhoto | SendDocument | SendMediaGroup] = []
+    calls: list[TelegramMethod[Any]] = []
     for run in runs:
         groups = -(-len(run) // MEDIA_GROUP_MAX)
         size = -(-len(run) // groups)

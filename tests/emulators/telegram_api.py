@@ -11,6 +11,7 @@ faults (429 with retry_after, 403 for a chat that blocked the bot) and asserts o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import re
 import time
@@ -185,7 +186,9 @@ class TelegramAPIEmulator:
             user["language_code"] = lang
         return user
 
-    def message(self, chat_id: int, text: str | None = None, *, lang: str | None = "en", **fields: Any) -> dict[str, Any]:
+    def message(
+        self, chat_id: int, text: str | None = None, *, lang: str | None = "en", **fields: Any
+    ) -> dict[str, Any]:
         message: dict[str, Any] = {
             "message_id": next(self._message_ids),
             "date": int(time.time()),
@@ -310,10 +313,8 @@ class TelegramAPIEmulator:
         timeout = p.get("timeout", 0)
         if not ready() and timeout:
             async with self._arrived:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._arrived.wait_for(lambda: bool(ready())), timeout)
-                except TimeoutError:
-                    pass
         return ready()
 
     async def _m_setWebhook(self, p: dict[str, Any]) -> Any:
@@ -421,8 +422,12 @@ class TelegramAPIEmulator:
             raise bad("invalid file_id")
         if entry.size > LIMITS["getFile"]:
             raise bad("file is too big")
-        return {"file_id": entry.file_id, "file_unique_id": entry.file_id[:16], "file_size": entry.size,
-                "file_path": entry.path}
+        return {
+            "file_id": entry.file_id,
+            "file_unique_id": entry.file_id[:16],
+            "file_size": entry.size,
+            "file_path": entry.path,
+        }
 
     # Helpers --------------------------------------------------------------------------------------
 
@@ -434,8 +439,12 @@ class TelegramAPIEmulator:
             if not value.data:
                 raise bad("file must be non-empty")
             file_id = self.add_file(value.data, suffix=value.filename.rsplit(".", 1)[-1] or "bin")
-            return {"file_id": file_id, "file_unique_id": file_id[:16], "file_size": len(value.data),
-                    "file_name": value.filename}
+            return {
+                "file_id": file_id,
+                "file_unique_id": file_id[:16],
+                "file_size": len(value.data),
+                "file_name": value.filename,
+            }
         if value in self.files:
             return {"file_id": value, "file_unique_id": value[:16], "file_size": self.files[value].size}
         raise bad(f"wrong file identifier/HTTP URL specified for {what}")

@@ -71,7 +71,9 @@ class Spec:
             raise ApiError(404, "Not Found")
         return canonical
 
-    def check_call(self, method: str, params: dict[str, Any], uploads: dict[str, Upload], *, form: bool) -> dict[str, Any]:
+    def check_call(
+        self, method: str, params: dict[str, Any], uploads: dict[str, Upload], *, form: bool
+    ) -> dict[str, Any]:
         """The parameters decoded to JSON values, or ApiError 400."""
         fields = {f["name"]: f for f in self.methods[method].get("fields", [])}
         for name in params:
@@ -128,7 +130,8 @@ class Spec:
         if type_name == "String":
             if isinstance(value, str):
                 _check_attachment(value, path, uploads)
-                return value
+                # "attach://<part>" in InputMedia: the uploaded file itself stands in for the reference
+                return uploads[value.removeprefix("attach://")] if value.startswith("attach://") else value
             raise bad(f"field {path!r} must be of type String")
         if type_name == "InputFile":
             if isinstance(value, Upload):

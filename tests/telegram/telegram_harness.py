@@ -55,9 +55,7 @@ class RecordingDispatcher:
 
 
 @asynccontextmanager
-async def channel_with(
-    settings: Settings, dispatcher: Any, *, start: bool = True
-) -> AsyncIterator[TelegramChannel]:
+async def channel_with(settings: Settings, dispatcher: Any, *, start: bool = True) -> AsyncIterator[TelegramChannel]:
     channel = TelegramChannel(settings, dispatcher)
     channel.poll_timeout_s = 1
     if start:
