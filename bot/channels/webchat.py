@@ -8,6 +8,7 @@ back in the response, and replies produced later (render results) arrive over Se
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -17,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import BodyPartReader, web
 
@@ -36,6 +37,9 @@ from handlers.model import (
     Text,
 )
 from handlers.model import Channel as ChannelName
+
+if TYPE_CHECKING:
+    from bot.channels.webchat_relay import WebChatRelay
 
 log = logging.getLogger(__name__)
 
@@ -94,13 +98,24 @@ class _MediaCache:
 class WebChat:
     name = "web"
 
-    def __init__(self, dispatch: Dispatch, locale_of: LocaleLookup, *, secure_cookie: bool = False) -> None:
+    def __init__(
+        self,
+        dispatch: Dispatch,
+        locale_of: LocaleLookup,
+        *,
+        secure_cookie: bool = False,
+        relay: WebChatRelay | None = None,
+    ) -> None:
         self._dispatch = dispatch
         self._locale_of = locale_of
         self._secure_cookie = secure_cookie
         self._media = _MediaCache(MEDIA_CACHE_BYTES)
         self._uploads = _MediaCache(MEDIA_CACHE_BYTES)
         self._listeners: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
+        # With REDIS_URL (bot/channels/webchat_relay.py): uploads, result files and late replies go through
+        # Redis, so render workers in other processes can fetch and send. Not started in a worker process.
+        self._relay = relay
+        self._background: set[asyncio.Task[None]] = set()
 
     # Channel protocol ---------------------------------------------------------------------------
 
@@ -113,19 +128,46 @@ class WebChat:
         app.router.add_get("/webchat/media/{key}", self.media)
 
     async def start(self) -> None:
-        return None
+        if self._relay is not None:
+            await self._relay.start(self._push, lambda: self._listeners.keys())
 
     async def stop(self) -> None:
+        if self._relay is not None:
+            await self._relay.stop()
         for queues in self._listeners.values():
             for queue in queues:
                 queue.put_nowait({"type": "bye"})
 
     async def send(self, chat_id: str, replies: Sequence[Reply]) -> None:
-        payload = [self._serialize(chat_id, r) for r in replies]
+        if self._relay is not None:  # to whichever front process the visitor is connected to
+            from bot.channels.webchat_relay import RelayedFile
+
+            files: list[tuple[str, RelayedFile]] = []
+
+            def stash(item: _Stored) -> str:
+                files.append((key := self._relay_key(), RelayedFile(item.visitor, item.mime, item.name, item.data)))
+                return key
+
+            payload = [self._serialize(chat_id, r, stash) for r in replies]
+            await self._relay.publish(chat_id, {"type": "replies", "replies": payload}, files)
+            return
+        self._push(chat_id, {"type": "replies", "replies": [self._serialize(chat_id, r) for r in replies]})
+
+    def _push(self, chat_id: str, item: dict[str, Any]) -> None:
         for queue in self._listeners.get(chat_id, set()):
-            queue.put_nowait({"type": "replies", "replies": payload})
+            queue.put_nowait(item)
+
+    def _relay_key(self) -> str:
+        return secrets.token_urlsafe(16)
 
     async def fetch_media(self, file_id: str) -> bytes:
+        if self._relay is not None:
+            from bot.channels.base import MediaUnavailable
+
+            found = await self._relay.get_file("upload", file_id)
+            if found is None:
+                raise MediaUnavailable(f"web upload {file_id} expired or unknown")
+            return found.data
         item = self._uploads.get(file_id)
         if item is None:
             raise FileNotFoundError(file_id)
@@ -138,9 +180,12 @@ class WebChat:
         lang = (await self._locale_of(visitor)) if not fresh else None
         lang = lang or locale_from_hint(_accept_language(request))
         t = catalog(lang)
-        strings = {key: t(f"web-{key}") for key in ("title", "placeholder", "send", "photo", "offline", "you", "bot")}
+        strings: dict[str, str | bool] = {
+            key: t(f"web-{key}") for key in ("title", "placeholder", "send", "photo", "offline", "you", "bot")
+        }
+        strings["fresh"] = fresh  # a first visit opens with the welcome, as /start does on the platforms
         html = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
-        html = html.replace("{{lang}}", lang).replace("{{title}}", _escape_html(strings["title"]))
+        html = html.replace("{{lang}}", lang).replace("{{title}}", _escape_html(str(strings["title"])))
         html = html.replace("{{strings}}", _escape_json_for_html(strings))
         response = web.Response(text=html, content_type="text/html", charset="utf-8")
         response.headers["Content-Security-Policy"] = (
@@ -191,7 +236,12 @@ class WebChat:
             if data is None:  # the handler sees the oversized size and answers in the user's language
                 refs.append(MediaRef(file_id="", mime=mime, size=MAX_UPLOAD_BYTES + 1, name=part.filename))
                 continue
-            key = self._uploads.put(_Stored(visitor, mime, "upload", data))
+            if self._relay is not None:
+                from bot.channels.webchat_relay import RelayedFile
+
+                key = await self._relay.put_file("upload", RelayedFile(visitor, mime, "upload", data))
+            else:
+                key = self._uploads.put(_Stored(visitor, mime, "upload", data))
             refs.append(MediaRef(file_id=key, mime=mime, size=len(data), name=part.filename))
         if not refs:
             return web.json_response({"error": "no photo in the form"}, status=400)
@@ -235,6 +285,9 @@ class WebChat:
     async def media(self, request: web.Request) -> web.Response:
         visitor, _ = self._visitor(request)
         item = self._media.get(request.match_info["key"])
+        if item is None and self._relay is not None:
+            found = await self._relay.get_file("media", request.match_info["key"])
+            item = _Stored(found.visitor, found.mime, found.name, found.data) if found else None
         if item is None or item.visitor != visitor:
             raise web.HTTPNotFound()
         disposition = "inline" if item.mime.startswith("image/") else "attachment"
@@ -285,7 +338,10 @@ class WebChat:
             locale_hint=_accept_language(request),
         )
 
-    def _serialize(self, visitor: str, reply: Reply) -> dict[str, Any]:
+    def _serialize(
+        self, visitor: str, reply: Reply, stash: Callable[[_Stored], str] | None = None
+    ) -> dict[str, Any]:
+        stash = stash or self._media.put
         match reply:
             case Text():
                 return {"type": "text", "text": reply.text}
@@ -293,7 +349,7 @@ class WebChat:
                 buttons = [{"label": b.label, "payload": b.payload} for b in reply.buttons]
                 return {"type": "choice", "text": reply.text, "buttons": buttons}
             case Image() | Document():
-                key = self._media.put(_Stored(visitor, reply.mime, _safe_name(reply.name), reply.data))
+                key = stash(_Stored(visitor, reply.mime, _safe_name(reply.name), reply.data))
                 return {
                     "type": "image" if isinstance(reply, Image) else "document",
                     "url": f"/webchat/media/{key}",
@@ -302,7 +358,7 @@ class WebChat:
                     "caption": reply.caption,
                 }
             case Album():
-                return {"type": "album", "items": [self._serialize(visitor, item) for item in reply.items]}
+                return {"type": "album", "items": [self._serialize(visitor, item, stash) for item in reply.items]}
             case Progress():
                 return {"type": "progress", "key": reply.key, "text": reply.text}
             case ChatAction():
@@ -313,6 +369,11 @@ class WebChat:
         """Drop everything held in memory for a visitor (their /delete)."""
         self._media.forget_visitor(visitor)
         self._uploads.forget_visitor(visitor)
+        if self._relay is not None:  # and what Redis holds for them (it expires within the hour anyway)
+            with contextlib.suppress(RuntimeError):  # no running loop: nothing async to schedule
+                task = asyncio.get_running_loop().create_task(self._relay.forget_visitor(visitor))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
 
 
 async def _read_capped(part: Any, limit: int) -> bytes | None:

@@ -10,6 +10,7 @@ import pytest
 
 from bot import app as app_module
 from bot.settings import Settings
+from tests.photos.photo_harness import product_photo
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.browser
@@ -28,7 +29,9 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[str]:
-    settings = Settings(data_dir=tmp_path / "data", http_port=0, _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(
+        data_dir=tmp_path / "data", http_port=0, segmenter="classical", _env_file=None
+    )  # type: ignore[call-arg]
     app = app_module.create_app(settings)
     await app_module.start(app)
     try:
@@ -56,6 +59,8 @@ async def test_a_bengali_visitor_chats_presses_buttons_and_is_remembered(served:
     page = await context.new_page()
     await page.goto(served + "/")
     assert await page.get_attribute("html", "lang") == "bn"
+    # A first visit opens with the welcome, as /start does on the platforms.
+    await page.wait_for_selector(".msg.bot >> text=Nexoraz-এ আপনাকে স্বাগতম")
     assert await page.input_value("#text") == ""
     assert await page.get_attribute("#text", "placeholder") == "মেসেজ লিখুন, অথবা পণ্যের ছবি পাঠান"
     await page.fill("#text", "শুরু")
@@ -77,6 +82,18 @@ async def test_a_bengali_visitor_chats_presses_buttons_and_is_remembered(served:
     await page.wait_for_selector(".msg.bot >> text=You have 3 credits")
     links = await page.eval_on_selector_all(".msg.bot a", "els => els.map(e => e.href)")
     assert "https://facebook.com/nexoraz" in links
+
+    # A photo: acknowledged at once, then the studio images appear in the chat with buttons under them.
+    photo = tmp_path / "product.jpg"
+    photo.write_bytes(product_photo())
+    await page.set_input_files("#file", str(photo))
+    # The acknowledgement is edited in place by the worker's "working on it" line, which may come first.
+    await page.wait_for_selector(".msg.bot >> text=/in line|Working on your photo/")
+    await page.wait_for_selector(".msg.bot img[alt='white-original.jpg']", timeout=90_000)
+    await page.wait_for_selector(".msg.bot img[alt='transparent-original.png']")
+    await page.click(".buttons button >> text=Square 1:1")
+    await page.wait_for_selector(".msg.bot img[alt='white-square.jpg']", timeout=60_000)
+    await page.screenshot(path=str(tmp_path / "webchat-photo.png"), full_page=True)
     await context.close()
 
 

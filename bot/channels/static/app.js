@@ -124,3 +124,4 @@ function listen() {
   source.onerror = () => { offline.textContent = strings.offline; offline.style.display = "block"; };
 }
 listen();
+if (strings.fresh) post({ text: "/start" });
