@@ -10,6 +10,7 @@ from handlers.i18n import to_bengali_digits
 from handlers.model import Inbound, Reply, Text
 from handlers.router import Router
 from storage import giveaways, ledger
+from storage.models import CreditAccount
 
 router = Router()
 
@@ -21,6 +22,13 @@ FAILED_REDEEMS_PER_HOUR = 5
 async def show_credits(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
     balance = await ledger.balance(ctx.session, ctx.user_id)
     lines = [ctx.t("credits-balance", balance=balance, cost=ctx.config.render_cost)]
+    account = await ctx.session.get(CreditAccount, ctx.user_id)
+    if account is not None and account.plan:
+        until = account.plan_expires_at
+        day = format_date(until.date(), "d MMM y", locale=ctx.locale) if until else "-"
+        lines.append(
+            ctx.t("credits-plan", plan=account.plan, until=to_bengali_digits(day) if ctx.locale == "bn" else day)
+        )
     entries = await ledger.recent(ctx.session, ctx.user_id, RECENT_ENTRIES)
     if entries:
         lines.append(ctx.t("credits-recent"))

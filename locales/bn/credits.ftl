@@ -1,6 +1,7 @@
 ## ক্রেডিট আর গিভঅ্যাওয়ে কোড
 
 credits-balance = আপনার কাছে { $balance }টি ক্রেডিট আছে। প্রতিটি ছবিতে { $cost }টি ক্রেডিট লাগে।
+credits-plan = আপনার প্ল্যান: { $plan }, মেয়াদ { $until } পর্যন্ত।
 credits-recent = সাম্প্রতিক:
 credits-entry = • { $date }: { $kind ->
         [signup] +{ $amount } স্বাগতম উপহার

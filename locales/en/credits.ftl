@@ -7,6 +7,7 @@ credits-balance = You have { $balance ->
         [one] { $cost } credit
        *[other] { $cost } credits
     }.
+credits-plan = Your plan: { $plan }, valid until { $until }.
 credits-recent = Recent:
 credits-entry = • { $date }: { $kind ->
         [signup] +{ $amount } welcome gift

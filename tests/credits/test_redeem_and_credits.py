@@ -118,3 +118,16 @@ async def test_credits_shows_balance_movements_and_how_to_get_more(services: Ser
     assert "facebook.com/nexoraz" in reply and "nexoraz.pro/pricing" in reply
     bn = await say(bot, inbound("ব্যালেন্স", user="c2", lang="bn"))
     assert "আপনার কাছে ৩টি ক্রেডিট আছে" in bn and "+৩ স্বাগতম উপহার" in bn
+
+
+async def test_credits_shows_the_plan_when_one_is_held(services: Services) -> None:
+    from storage.models import CreditAccount
+
+    bot = make_dispatcher(services)
+    await say(bot, inbound("hi", user="pro", lang="bn"))
+    async with services.db.transaction() as s:
+        user = await users.find(s, Identity("telegram", "pro"))
+        account = await s.get(CreditAccount, user.id)  # type: ignore[union-attr]
+        account.plan, account.plan_expires_at = "Pro", utcnow().replace(year=2027, month=1, day=31)  # type: ignore[union-attr]
+    reply = await say(bot, inbound("credits", user="pro", lang="bn"))
+    assert "আপনার প্ল্যান: Pro, মেয়াদ ৩১ জানু ২০২৭ পর্যন্ত।" in reply
