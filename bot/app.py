@@ -7,7 +7,7 @@ import logging
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -26,6 +26,9 @@ from storage import migrate, users
 from storage.blobs import BlobStore
 from storage.db import Database
 from storage.limits import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+
+if TYPE_CHECKING:
+    from bot.queue_redis import RedisJobQueue
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +100,21 @@ def create_app(settings: Settings) -> App:
     else:
         limiter = MemoryRateLimiter()
     blobs = BlobStore(settings.data_dir, settings.secret_key("files"))
-    queue = MemoryJobQueue()
+    queue: MemoryJobQueue | RedisJobQueue
+    relay = None
+    if settings.redis_url:
+        # Scale-out: jobs go to a Redis stream that `python -m bot worker` processes consume; this process
+        # renders nothing itself (no embedded consumer): run at least one worker next to it.
+        from bot.channels.webchat_relay import WebChatRelay
+        from bot.queue_redis import RedisJobQueue
+
+        assert redis is not None
+        queue = RedisJobQueue(
+            settings.redis_url, prefix=settings.redis_prefix, redeliver_after_s=settings.queue_redeliver_seconds
+        )
+        relay = WebChatRelay(redis, prefix=settings.redis_prefix, key=settings.secret_key("webchat-relay"))
+    else:
+        queue = MemoryJobQueue()
     services = Services(db=db, limiter=limiter, config=handler_config(settings), blobs=blobs, jobs=queue)
     services.extra["redeem"] = credits.redeem_code
     dispatcher = Dispatcher(services, build_router(), basics.fallback)
@@ -109,7 +126,9 @@ def create_app(settings: Settings) -> App:
             user = await users.find(session, users.Identity("web", visitor))
             return user.locale if user else None
 
-    webchat = WebChat(dispatcher.dispatch, locale_of, secure_cookie=settings.public_base_url.startswith("https"))
+    webchat = WebChat(
+        dispatcher.dispatch, locale_of, secure_cookie=settings.public_base_url.startswith("https"), relay=relay
+    )
     app.channels.append(webchat)
     if settings.telegram_enabled:
         from bot.channels.telegram import TelegramChannel
@@ -126,7 +145,8 @@ def create_app(settings: Settings) -> App:
     for channel in app.channels:
         channel.add_routes(http)
     privacy_http.add_routes(http, settings, services)
-    app.workers = JobRunner(settings, db, blobs, {c.name: c for c in app.channels}, queue.take, queue.enqueue)
+    if isinstance(queue, MemoryJobQueue):
+        app.workers = JobRunner(settings, db, blobs, {c.name: c for c in app.channels}, queue.take, queue.enqueue)
     return app
 
 
@@ -158,6 +178,9 @@ async def stop(app: App) -> None:
         await channel.stop()
     if app.runner is not None:
         await app.runner.cleanup()
+    close_queue = getattr(app.services.jobs, "aclose", None)  # the Redis queue's connections
+    if close_queue is not None:
+        await close_queue()
     if app.redis is not None:
         await app.redis.aclose()
     await app.db.dispose()

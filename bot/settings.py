@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     # Render workers: processes of the in-process pool (`run`) or of each `worker` command.
     render_workers: int = Field(default=1, ge=1, le=64)
     job_lease_seconds: int = Field(default=300, ge=10)
+    # With REDIS_URL: the render queue's stream and the web chat relay's keys start with REDIS_PREFIX (several
+    # bots, or tests, can share one Redis); a queue message whose worker died is delivered again after this long.
+    redis_prefix: str = Field(default="nexoraz", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    queue_redeliver_seconds: float = Field(default=60.0, gt=0, le=24 * 3600)
 
     log_level: str = "INFO"
 

@@ -126,14 +126,17 @@ class JobRunner:
         self._tasks: list[asyncio.Task[None]] = []
         self.idle = asyncio.Event()
 
-    async def start(self) -> None:
-        async with self.db.transaction() as session:
-            pending = await jobs.all_pending(session)
-        for job_id in pending:  # jobs accepted before a restart, or abandoned by a dead process
-            await self.enqueue(job_id)
-        self._tasks = [
-            asyncio.create_task(self._consume(), name=f"render-{n}") for n in range(self.settings.render_workers)
-        ]
+    async def start(self, *, consume: bool = True) -> None:
+        """Queue the pending jobs, run the consumers and the sweeper. `consume=False` runs only the sweeper:
+        a Redis worker (bot/queue_redis.py), whose queue is durable and whose messages taskiq delivers."""
+        if consume:
+            async with self.db.transaction() as session:
+                pending = await jobs.all_pending(session)
+            for job_id in pending:  # jobs accepted before a restart, or abandoned by a dead process
+                await self.enqueue(job_id)
+            self._tasks = [
+                asyncio.create_task(self._consume(), name=f"render-{n}") for n in range(self.settings.render_workers)
+            ]
         self._tasks.append(asyncio.create_task(self._sweep(), name="render-sweeper"))
 
     async def stop(self) -> None:

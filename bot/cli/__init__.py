@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "bot.cli.giveaway_cmd",
     "bot.cli.credits_cmd",
     "bot.cli.user_cmd",
+    "bot.cli.worker_cmd",
     "bot.cli.privacy_cmd",
 )
 

@@ -1,0 +1,205 @@
+"""The render queue at scale: job ids on a Redis stream through taskiq, consumed by `python -m bot worker`.
+
+The front process only `enqueue`s (a taskiq `kiq` of the job id: one XADD). Worker processes read the
+stream in one consumer group (each message goes to one worker), run `JobRunner.process(job_id)` and
+acknowledge the message by hand (taskiq's MANUAL acknowledgement) once the job row has reached an end
+state (delivered, undelivered, failed, or gone). An acknowledged message is also deleted from the stream,
+so the stream holds exactly the work not done yet and its length is the queue depth.
+
+A message that is not acknowledged stays pending in the group. When it has been idle for
+`redeliver_after_s` (QUEUE_REDELIVER_SECONDS, 60 s by default) any live worker claims it (XAUTOCLAIM) and
+processes it again: that is how the job of a worker that died (SIGKILL, a lost machine) is rendered by
+another one. The job row stays the truth: a redelivered message whose job another worker still holds (a
+live lease, e.g. a render slower than the redelivery time) is not acknowledged, so it is looked at again
+later, and the claim on the row makes sure a job is rendered, delivered and charged once.
+
+taskiq-redis's own `listen` only looks for idle messages right after it has read new ones, so a dead
+worker's message would wait for the next photo; `JobStreamBroker` claims idle messages on every turn,
+reads one message at a time (a worker never holds work that it cannot start), and deletes on ack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any
+
+from redis.asyncio import Redis
+from taskiq import AckableMessage, Context, TaskiqDepends
+from taskiq_redis import RedisStreamBroker
+
+from bot.workers import JobRunner
+from storage import jobs
+
+log = logging.getLogger(__name__)
+
+TASK_NAME = "nexoraz.render_job"
+_CONTEXT: Context = TaskiqDepends()  # taskiq fills a parameter with this default with the message's Context
+GROUP = "render"
+
+
+def stream_name(prefix: str) -> str:
+    return f"{prefix}:render-jobs"
+
+
+class JobStreamBroker(RedisStreamBroker):
+    """RedisStreamBroker that reclaims idle messages on every turn, reads one at a time, deletes on ack."""
+
+    async def listen(self) -> AsyncGenerator[AckableMessage, None]:
+        async with Redis(connection_pool=self.connection_pool) as redis:
+            while True:
+                claimed = await redis.xautoclaim(
+                    self.queue_name,
+                    self.consumer_group_name,
+                    self.consumer_name,
+                    min_idle_time=self.idle_timeout,
+                    start_id="0-0",
+                    count=1,
+                )
+                entries = list(claimed[1]) if claimed else []
+                for msg_id, fields in entries:
+                    if fields:  # None: the entry was deleted under its pending record
+                        log.info("queue: message %s was idle too long; taking it over", _text(msg_id))
+                        yield self._message(msg_id, fields)
+                if entries:
+                    continue
+                fetched: Any = await redis.xreadgroup(
+                    self.consumer_group_name,
+                    self.consumer_name,
+                    {self.queue_name: ">"},
+                    count=1,
+                    block=self.block,
+                    noack=False,
+                )
+                for _stream, messages in fetched or []:
+                    for msg_id, fields in messages:
+                        yield self._message(msg_id, fields)
+
+    def _message(self, msg_id: Any, fields: Any) -> AckableMessage:
+        return AckableMessage(data=fields[b"data"], ack=self._ack_and_delete(msg_id))
+
+    def _ack_and_delete(self, msg_id: Any) -> Callable[[], Awaitable[None]]:
+        async def ack() -> None:
+            async with Redis(connection_pool=self.connection_pool) as redis:
+                pipe = redis.pipeline(transaction=True)
+                pipe.xack(self.queue_name, self.consumer_group_name, msg_id)
+                pipe.xdel(self.queue_name, msg_id)
+                await pipe.execute()
+
+        return ack
+
+
+class RedisJobQueue:
+    """The `JobQueue` of the front (enqueue, depth) and the message handler of the workers."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "nexoraz",
+        redeliver_after_s: float = 60.0,
+        read_block_s: float = 1.0,
+        consumer_name: str | None = None,
+    ) -> None:
+        self.stream = stream_name(prefix)
+        self.redeliver_after_s = redeliver_after_s
+        self.broker = JobStreamBroker(
+            url,
+            queue_name=self.stream,
+            consumer_group_name=GROUP,
+            consumer_name=consumer_name,
+            consumer_id="0",  # a group created after messages were added still sees them
+            idle_timeout=int(redeliver_after_s * 1000),
+            xread_block=int(read_block_s * 1000),
+            xread_count=1,
+            unacknowledged_batch_size=1,
+        )
+
+        async def render_job(job_id: int, context: Context = _CONTEXT) -> None:
+            await self.handle(job_id, context)
+
+        self.task = self.broker.register_task(render_job, task_name=TASK_NAME)
+        self._runner: JobRunner | None = None
+        self._started = False
+        self._start_lock = asyncio.Lock()
+        self._depth = 0
+        self.in_flight: dict[int, asyncio.Task[Any]] = {}
+
+    # The front: JobQueue protocol -----------------------------------------------------------------
+
+    async def enqueue(self, job_id: int) -> None:
+        await self.startup()
+        await self.task.kiq(job_id)
+        await self.refresh_depth()
+
+    def depth(self) -> int:
+        """Messages not acknowledged yet, as of this process's last enqueue or `refresh_depth`."""
+        return self._depth
+
+    async def refresh_depth(self) -> int:
+        async with Redis(connection_pool=self.broker.connection_pool) as redis:
+            self._depth = int(await redis.xlen(self.stream))
+        return self._depth
+
+    async def startup(self) -> None:
+        """Create the stream and its consumer group (idempotent); `enqueue` calls it on first use."""
+        async with self._start_lock:
+            if not self._started:
+                await self.broker.startup()
+                self._started = True
+
+    async def aclose(self) -> None:
+        if self._started:
+            await self.broker.shutdown()
+            self._started = False
+        else:
+            await self.broker.connection_pool.disconnect()
+
+    # The worker: the taskiq task ----------------------------------------------------------------
+
+    def attach(self, runner: JobRunner) -> None:
+        """Messages received in this process are processed by `runner` (the worker command)."""
+        self._runner = runner
+
+    async def handle(self, job_id: int, context: Context) -> None:
+        """Process one job; acknowledge once its row has reached an end state (else it comes back later)."""
+        runner = self._runner
+        if runner is None:
+            log.error("queue: job %s received by a process without a JobRunner; left for another worker", job_id)
+            return
+        task = asyncio.current_task()
+        if task is not None:
+            self.in_flight[job_id] = task
+        try:
+            try:
+                await runner.process(job_id)
+            except asyncio.CancelledError:
+                await asyncio.shield(self._hand_back(runner, job_id, context))
+                return
+            except Exception:
+                log.exception("job %s: unexpected error; its message comes back later", job_id)
+                return
+            if await self._finished(runner, job_id):
+                await context.ack()
+            else:
+                log.info("job %s: held elsewhere or handed back; its message comes back later", job_id)
+        finally:
+            self.in_flight.pop(job_id, None)
+
+    async def _finished(self, runner: JobRunner, job_id: int) -> bool:
+        async with runner.db.transaction() as session:
+            job = await jobs.get(session, job_id)
+        return job is None or job.state not in jobs.PENDING
+
+    async def _hand_back(self, runner: JobRunner, job_id: int, context: Context) -> None:
+        """Shutdown interrupted the job: release the row and queue it again at once for another worker."""
+        async with runner.db.transaction() as session:
+            await jobs.release(session, job_id)
+        await self.task.kiq(job_id)
+        await context.ack()
+        log.info("job %s: handed back to the queue (worker stopping)", job_id)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
