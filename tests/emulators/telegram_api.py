@@ -170,7 +170,7 @@ class TelegramAPIEmulator:
     def last_message(self, chat_id: int) -> dict[str, Any]:
         return list(self.chats[chat_id].messages.values())[-1]
 
-    async def wait_for(self, condition: Callable[[], object], timeout: float = 5.0) -> None:
+    async def wait_for(self, condition: Callable[[], object], timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
         while not condition():
             if time.monotonic() > deadline:
@@ -212,6 +212,10 @@ class TelegramAPIEmulator:
             {"file_id": f"{file_id}-mid", "file_unique_id": "m1", "width": 320, "height": 213, "file_size": 9_000},
         ]
         return self.message(chat_id, photo=sizes, **fields)
+
+    def seed_bot_message(self, chat_id: int, text: str, reply_markup: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A message the bot sent earlier (e.g. before a restart), for a test to press its buttons."""
+        return self._record({"chat_id": chat_id, "reply_markup": reply_markup}, text=text)
 
     def press(self, chat_id: int, data: str, *, lang: str | None = "en") -> dict[str, Any]:
         """A tap on the bot's latest button carrying `data` in this chat."""

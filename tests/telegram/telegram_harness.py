@@ -17,14 +17,14 @@ from tests.emulators.telegram_api import TOKEN, TelegramAPIEmulator
 
 
 def telegram_settings(tmp_path: Path, emulator: TelegramAPIEmulator, **overrides: Any) -> Settings:
-    return Settings(  # type: ignore[call-arg]
-        data_dir=tmp_path / "data",
-        http_port=0,
-        telegram_bot_token=TOKEN,
-        telegram_api_base=emulator.url,
-        _env_file=None,
+    values: dict[str, Any] = {
+        "data_dir": tmp_path / "data",
+        "http_port": 0,
+        "telegram_bot_token": TOKEN,
+        "telegram_api_base": emulator.url,
         **overrides,
-    )
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 @asynccontextmanager
