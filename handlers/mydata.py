@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import logging
+import mimetypes
 import zipfile
 from typing import Any
 
@@ -49,5 +50,11 @@ def build_zip(record: dict[str, Any], stored: list[StoredFile], blobs: BlobStore
             except (FileNotFoundError, BlobKeyError) as error:
                 log.warning("file %s left out of a data export: %s", item.id, error)
                 continue
-            archive.writestr(f"files/{item.id}-{item.kind}-{item.name}", content, compress_type=zipfile.ZIP_STORED)
+            archive.writestr(entry_name(item), content, compress_type=zipfile.ZIP_STORED)
     return buffer.getvalue()
+
+
+def entry_name(item: StoredFile) -> str:
+    """`files/<id>-<kind>-<name>`, with an extension from the mime type where the name has none."""
+    name = item.name if "." in item.name else item.name + (mimetypes.guess_extension(item.mime) or "")
+    return f"files/{item.id}-{item.kind}-{name}"
