@@ -115,7 +115,8 @@ def main() -> None:
         return
     import os
 
-    print(f"cpus: {os.cpu_count()}  photo: 4000x3000 JPEG q90  photos per run: {args.photos}")
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"cpus: {os.cpu_count()}  load average: {load}  photo: 4000x3000 JPEG q90  photos per run: {args.photos}")
     print(f"{'segmenter':10} {'threads':>7} {'ms/photo':>9} {'floor ms':>9} {'ratio':>6} {'peak RSS MB':>12}")
     for threads in (1, 2):
         cmd = [
