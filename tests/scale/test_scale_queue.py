@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -95,4 +96,23 @@ async def test_jobs_queued_while_no_worker_runs_are_rendered_when_one_starts(tmp
         await bot.settle(timeout=60)
         assert len(bot.documents("early")) == 2 and len(bot.documents("later")) == 2
         assert await bot.balance("early") == 2 and await bot.balance("later") == 2
+        assert await bot.queue.refresh_depth() == 0
+
+
+async def test_sigterm_hands_the_job_in_flight_back_and_the_worker_exits_cleanly(tmp_path: Path) -> None:
+    async with scale_bot(tmp_path, ["term"]) as bot:
+        one, two = bot.start_worker("--grace", "0"), bot.start_worker("--grace", "0")
+        await bot.photo("term", product_photo(3000, 2000))
+
+        async def taken() -> bool:
+            return any("nexoraz.render_job" in w.log() for w in (one, two))
+
+        await bot.wait_for(taken, timeout=60, what="a worker takes the job")
+        busy = one if "nexoraz.render_job" in one.log() else two
+        busy.process.send_signal(signal.SIGTERM)
+        assert busy.process.wait(timeout=30) == 0
+        assert "handed back" in busy.log()
+        await bot.settle(timeout=60)
+        assert len(bot.documents("term")) == 2
+        assert await bot.balance("term") == 2 and await bot.drift() == []
         assert await bot.queue.refresh_depth() == 0

@@ -48,8 +48,10 @@ async def test_web_visitor_gets_results_rendered_by_a_worker_process(tmp_path: P
                 events.close()
                 async with http.get(base + documents[0]["url"]) as media:
                     assert media.status == 200 and len(await media.read()) > 1000
-            async with aiohttp.ClientSession(cookies={COOKIE: secrets.token_urlsafe(16)}) as stranger:
-                async with stranger.get(base + documents[0]["url"]) as media:
-                    assert media.status == 404  # a result is served only to its visitor
+            async with (
+                aiohttp.ClientSession(cookies={COOKIE: secrets.token_urlsafe(16)}) as stranger,
+                stranger.get(base + documents[0]["url"]) as media,
+            ):
+                assert media.status == 404  # a result is served only to its visitor
         finally:
             await app_module.stop(front)
