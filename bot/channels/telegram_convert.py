@@ -9,6 +9,7 @@ their album key (the photo flow batches them).
 from __future__ import annotations
 
 import html
+import itertools
 import unicodedata
 from pathlib import PurePosixPath
 
@@ -139,7 +140,9 @@ def _joins_previous(cluster: str, char: str) -> bool:
         return True
     if 0x1F3FB <= code <= 0x1F3FF or 0xE0020 <= code <= 0xE007F:  # skin tones, tag sequences
         return True
-    if last == "\u200d" or unicodedata.combining(last) == 9:  # after ZWJ or a virama (hasanta)
+    if last == "\u200d":
+        return True
+    if unicodedata.combining(last) == 9 and unicodedata.category(char) == "Lo":  # a conjunct: virama + consonant
         return True
     if last == "\r" and char == "\n":
         return True
@@ -175,12 +178,15 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
             if size > limit:
                 break
             cut = index + 1
-        cut = max(cut, 1)
+        if cut == 0:  # one absurdly long cluster: cut it by code points rather than loop forever
+            clusters = list(rest)
+            cut = next(i for i in range(len(rest) + 1) if utf16_len(rest[: i + 1]) > limit)
         head = "".join(clusters[:cut])
+        ends = list(itertools.accumulate(len(c) for c in clusters[:cut]))
         for separator in ("\n\n", "\n", " "):
-            at = head.rfind(separator)
-            if at >= len(head) // 2:
-                head = head[: at + len(separator)]
+            at = next((e for e in reversed(ends) if e >= len(head) // 2 and head[:e].endswith(separator)), None)
+            if at is not None:
+                head = head[:at]
                 break
         pieces.append(head.rstrip("\n") or head)
         rest = rest[len(head) :]

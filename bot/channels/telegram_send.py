@@ -127,7 +127,7 @@ class TelegramSender:
                 await self.call(chat_id, SendChatAction(chat_id=chat_id, action=action))
 
     async def _text(self, chat_id: str, text: str, markup: InlineKeyboardMarkup | None, *, preview: bool) -> None:
-        pieces = split_text(text)
+        pieces = [p for p in split_text(text) if p.strip()] or ([] if markup is None else ["…"])
         for index, piece in enumerate(pieces):
             last = index == len(pieces) - 1
             await self.call(
