@@ -31,6 +31,8 @@ async def test_a_photo_is_rendered_and_delivered_by_a_worker_process(tmp_path: P
         assert url.startswith("/webchat/media/")
         stored = await bot.relay.get_file("media", url.rsplit("/", 1)[1])
         assert stored is not None and stored.visitor == "alice" and stored.data
+        media_key = f"{bot.settings.redis_prefix}:webchat:media:{url.rsplit('/', 1)[1]}"
+        assert 0 < await bot.redis.ttl(media_key) <= 3600  # kept for an hour, not forever
 
 
 def test_worker_without_redis_url_exits_2_with_one_clear_line(tmp_path: Path) -> None:
