@@ -62,9 +62,7 @@ _REF = re.compile(r"^[A-Za-z0-9_\-+/=:.\u0980-\u09ff]{1,64}$")
 class MessengerChannel:
     name = "messenger"
 
-    def __init__(
-        self, settings: Settings, dispatcher: Dispatcher, *, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, settings: Settings, dispatcher: Dispatcher, *, clock: Callable[[], float] = time.time) -> None:
         self._settings = settings
         self._dispatcher = dispatcher
         self.window = Window(clock)

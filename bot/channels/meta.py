@@ -265,7 +265,8 @@ def truncate(text: str, limit: int) -> str:
 
 
 def split_text(text: str, limit: int) -> list[str]:
-    """Chunks of at most `limit` code points, preferring line breaks, then spaces, never inside a grapheme."""
+    """Chunks of at most `limit` code points, preferring line breaks, then spaces, never inside a grapheme
+    (unless one grapheme alone is longer than `limit`, which only a contrived text has)."""
     chunks: list[str] = []
     rest = text
     while len(rest) > limit:
@@ -277,8 +278,10 @@ def split_text(text: str, limit: int) -> list[str]:
                 if cut + len(cluster) > limit:
                     break
                 cut += len(cluster)
-        chunks.append(rest[:cut].rstrip())
-        rest = rest[cut:].lstrip()
+            cut = cut or limit
+        chunk, rest = rest[:cut].rstrip(), rest[cut:].lstrip()
+        if chunk:
+            chunks.append(chunk)
     if rest.strip() or not chunks:
         chunks.append(rest)
     return chunks

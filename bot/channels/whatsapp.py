@@ -55,9 +55,7 @@ BENGALI_PREFIX = "880"  # Bangladesh's country code
 class WhatsAppChannel:
     name = "whatsapp"
 
-    def __init__(
-        self, settings: Settings, dispatcher: Dispatcher, *, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, settings: Settings, dispatcher: Dispatcher, *, clock: Callable[[], float] = time.time) -> None:
         self._settings = settings
         self._dispatcher = dispatcher
         self._phone_id = settings.whatsapp_phone_number_id
