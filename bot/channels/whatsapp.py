@@ -49,7 +49,10 @@ ROWS, ROW_TITLE, ROW_DESCRIPTION = 10, 24, 72
 IMAGE_LIMIT = 5 * 1024 * 1024
 DOCUMENT_LIMIT = 100 * 1024 * 1024
 IMAGE_MIMES = frozenset({"image/jpeg", "image/png"})
-BENGALI_PREFIX = "880"  # Bangladesh's country code
+BENGALI_PREFIX = "880"
+IGNORED_TYPES = frozenset(
+    {"reaction", "system"}
+)  # a thumbs-up or a changed number needs no answer  # Bangladesh's country code
 
 
 class WhatsAppChannel:
@@ -251,11 +254,11 @@ class WhatsAppChannel:
 
 
 def parse_message(message: dict[str, Any], contacts: dict[Any, dict[str, Any]]) -> Inbound | None:
-    """One `messages[]` item -> an Inbound, or None when it has no id or sender (nothing to answer)."""
+    """One `messages[]` item -> an Inbound, or None when there is nothing to answer."""
     wamid, wa_id = message.get("id"), message.get("from")
     contact = contacts.get(wa_id) or (next(iter(contacts.values())) if len(contacts) == 1 else {})
     bsuid = contact.get("user_id") or message.get("from_user_id")
-    if not isinstance(wamid, str) or not (wa_id or bsuid):
+    if not isinstance(wamid, str) or not (wa_id or bsuid) or message.get("type") in IGNORED_TYPES:
         return None
     user_id = str(bsuid or wa_id)
     chat_id = str(wa_id or bsuid)
@@ -294,10 +297,17 @@ def parse_message(message: dict[str, Any], contacts: dict[Any, dict[str, Any]]) 
         text=text,
         payload=payload,
         media=media,
-        locale_hint="bn" if str(wa_id or "").startswith(BENGALI_PREFIX) else None,
+        locale_hint=_locale_hint(wa_id, bsuid),
         display_name=profile.get("name") if isinstance(profile.get("name"), str) else None,
         received_at=received,
     )
+
+
+def _locale_hint(wa_id: Any, bsuid: Any) -> str | None:
+    """Bengali for Bangladeshi numbers (+880), or a BSUID minted for Bangladesh ("BD.…"), until they choose."""
+    if str(wa_id or "").startswith(BENGALI_PREFIX) or str(bsuid or "").startswith("BD."):
+        return "bn"
+    return None
 
 
 def _values(payload: dict[str, Any]) -> list[dict[str, Any]]:

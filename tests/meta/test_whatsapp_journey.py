@@ -51,6 +51,14 @@ async def test_a_business_scoped_user_id_keys_the_user_and_the_number_stays_the_
     assert event.user_id == "US.13491208655302741918" and event.chat_id == "16505551234"
     assert event.locale_hint is None
     assert harness.emulator.sent("whatsapp")[-1]["to"] == "16505551234"
+    # A username-only user: no phone number in the payload, the BSUID is both user and chat.
+    payload = wa_text("0", "help", bsuid="BD.9876543210")
+    message = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+    del message["from"]
+    payload["entry"][0]["changes"][0]["value"]["contacts"][0].pop("wa_id")
+    await harness.post("whatsapp", payload)
+    event = harness.events[-1]
+    assert event.user_id == event.chat_id == "BD.9876543210" and event.locale_hint == "bn"
 
 
 async def test_a_redelivered_webhook_is_answered_once(harness: Harness) -> None:
@@ -171,7 +179,6 @@ async def test_media_over_20_mb_is_refused_before_downloading(harness: Harness) 
     ("example", "fields"),
     [
         ("Location Message", {}),
-        ("Reaction Message", {}),
         ("Unsupported Message", {}),
         ("Text Message", {"type": "sticker", "sticker": {"id": "1", "mime_type": "image/webp"}}),
         ("Text Message", {"type": "audio", "audio": {"id": "2", "mime_type": "audio/ogg"}}),
@@ -181,6 +188,13 @@ async def test_stickers_voice_and_locations_are_unsupported(harness: Harness, ex
     await harness.post("whatsapp", wa_message(example, BD, **fields))
     assert harness.events[-1].kind is Kind.UNSUPPORTED
     assert "ছবি" in harness.wa_texts(BD)[-1]
+
+
+async def test_reactions_and_system_messages_need_no_answer(harness: Harness) -> None:
+    await harness.post("whatsapp", wa_message("Reaction Message", BD))
+    system = wa_message("Text Message", BD, type="system", system={"body": "changed", "type": "user_changed_number"})
+    await harness.post("whatsapp", system)
+    assert harness.events == [] and harness.emulator.sent("whatsapp") == []
 
 
 async def test_document_and_list_reply(harness: Harness) -> None:
