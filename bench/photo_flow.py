@@ -34,8 +34,11 @@ def phone_photo(width: int, height: int, seed: int) -> bytes:
     draw = ImageDraw.Draw(image)
     for n in range(0, width, max(8, width // 60)):  # a textured table cloth
         draw.line((n, 0, n + height // 3, height), fill=(150, 140 + seed % 30, 130), width=3)
-    draw.rounded_rectangle((width // 3, height // 4, 2 * width // 3, 3 * height // 4), radius=width // 20,
-                           fill=(30 + seed * 17 % 200, 60, 160))
+    draw.rounded_rectangle(
+        (width // 3, height // 4, 2 * width // 3, 3 * height // 4),
+        radius=width // 20,
+        fill=(30 + seed * 17 % 200, 60, 160),
+    )
     image = image.filter(ImageFilter.GaussianBlur(1))
     out = io.BytesIO()
     image.save(out, "JPEG", quality=88)
@@ -76,8 +79,14 @@ def delivered(db: Path) -> tuple[int, int]:
 def run_once(workers: int, photos: list[bytes], segmenter: str, models_dir: str | None) -> None:
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        env = os.environ | {"DATA_DIR": tmp, "HTTP_PORT": str(port), "RENDER_WORKERS": str(workers),
-                            "SEGMENTER": segmenter, "LOG_LEVEL": "WARNING", "SIGNUP_CREDITS": "5"}
+        env = os.environ | {
+            "DATA_DIR": tmp,
+            "HTTP_PORT": str(port),
+            "RENDER_WORKERS": str(workers),
+            "SEGMENTER": segmenter,
+            "LOG_LEVEL": "WARNING",
+            "SIGNUP_CREDITS": "5",
+        }
         if models_dir:
             env["MODELS_DIR"] = models_dir
         proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], env=env)
@@ -100,9 +109,12 @@ def run_once(workers: int, photos: list[bytes], segmenter: str, models_dir: str 
             elapsed = time.perf_counter() - began
             qa = statistics.quantiles(acks, n=20)
             qc = statistics.quantiles(chats, n=20)
-            print(f"workers={workers}: {len(photos)} photos in {elapsed:.1f} s = {60 * len(photos) / elapsed:.1f} photos/min; "
-                  f"photo ack p50 {statistics.median(acks) * 1000:.0f} ms p95 {qa[18] * 1000:.0f} ms; "
-                  f"text reply while saturated p50 {statistics.median(chats) * 1000:.0f} ms p95 {qc[18] * 1000:.0f} ms")
+            print(
+                f"workers={workers}: {len(photos)} photos in {elapsed:.1f} s = "
+                f"{60 * len(photos) / elapsed:.1f} photos/min; "
+                f"photo ack p50 {statistics.median(acks) * 1000:.0f} ms p95 {qa[18] * 1000:.0f} ms; "
+                f"text reply while saturated p50 {statistics.median(chats) * 1000:.0f} ms p95 {qc[18] * 1000:.0f} ms"
+            )
         finally:
             proc.terminate()
             proc.wait(timeout=60)
@@ -117,8 +129,10 @@ def main() -> None:
     parser.add_argument("--models-dir", default=os.environ.get("MODELS_DIR", str(Path("data/models").resolve())))
     args = parser.parse_args()
     photos = [phone_photo(args.width, args.height, n) for n in range(args.photos)]
-    print(f"{args.photos} photos of {args.width}x{args.height} ({len(photos[0]) / 1e6:.1f} MB JPEG each), "
-          f"segmenter={args.segmenter}, {os.cpu_count()} CPU cores")
+    print(
+        f"{args.photos} photos of {args.width}x{args.height} ({len(photos[0]) / 1e6:.1f} MB JPEG each), "
+        f"segmenter={args.segmenter}, {os.cpu_count()} CPU cores"
+    )
     for workers in (1, 2):
         run_once(workers, photos, args.segmenter, args.models_dir)
 
