@@ -312,6 +312,8 @@ class Outbox:
                     await work()
             except (GraphError, httpx.HTTPError) as error:
                 log.warning("delivery to %s failed: %s", chat_id, error)
+            except Exception:  # a bug in one delivery must not go unseen in a task nobody awaits
+                log.exception("delivery to %s failed", chat_id)
             finally:
                 self._pending[chat_id] -= 1
                 if not self._pending[chat_id]:
