@@ -89,8 +89,10 @@ def main() -> None:
             latencies = asyncio.run(chat(base, args.messages, args.visitors))
             elapsed = time.perf_counter() - began
             q = statistics.quantiles(latencies, n=100)
-            print(f"{len(latencies)} messages from {args.visitors} visitors in {elapsed:.2f} s: "
-                  f"{len(latencies) / elapsed:.0f} messages/s")
+            print(
+                f"{len(latencies)} messages from {args.visitors} visitors in {elapsed:.2f} s: "
+                f"{len(latencies) / elapsed:.0f} messages/s"
+            )
             print(f"reply latency p50 {q[49] * 1000:.1f} ms, p95 {q[94] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms")
             print(f"resident memory after {len(latencies)} messages: {rss_mb(proc.pid):.1f} MB")
             torch_loaded = "torch" in Path(f"/proc/{proc.pid}/maps").read_text()
