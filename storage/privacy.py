@@ -165,4 +165,3 @@ async def training_uploads(session: AsyncSession) -> list[TrainingUpload]:
     )
     rows = await session.execute(query)
     return [TrainingUpload(int(i or 0), str(p), u, c, v) for i, p, u, c, v in rows]
-
