@@ -17,6 +17,7 @@ from storage.sql import affected
 from storage.types import utcnow
 
 ACCEPTED, RENDERING, DELIVERED, FAILED = "accepted", "rendering", "delivered", "failed"
+UNDELIVERED = "undelivered"  # rendered and stored, but the platform refused delivery: it waits in /history
 PENDING = (ACCEPTED, RENDERING)
 
 
@@ -118,7 +119,7 @@ async def all_pending(session: AsyncSession) -> list[int]:
 async def recent_delivered(session: AsyncSession, user_id: int, limit: int = 5) -> list[RenderJob]:
     query = (
         select(RenderJob)
-        .where(col(RenderJob.user_id) == user_id, col(RenderJob.state) == DELIVERED)
+        .where(col(RenderJob.user_id) == user_id, col(RenderJob.state).in_((DELIVERED, UNDELIVERED)))
         .order_by(col(RenderJob.id).desc())
         .limit(limit)
     )
