@@ -11,12 +11,13 @@ import hashlib
 import hmac
 import logging
 import time
-import unicodedata
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 from aiohttp import web
+
+from bot.channels import text as text_rules
 
 log = logging.getLogger(__name__)
 
@@ -227,64 +228,13 @@ class Window:
 
 # Text -------------------------------------------------------------------------------------------
 
-_JOINERS = {"\u200c", "\u200d"}
-
-
-def graphemes(text: str) -> Iterator[str]:
-    """User-perceived characters: a base with its marks, conjuncts across a virama, ZWJ emoji sequences."""
-    cluster = ""
-    for char in text:
-        previous = cluster[-1] if cluster else ""
-        joins = (
-            unicodedata.category(char) in ("Mn", "Mc", "Me")
-            or char in _JOINERS
-            or "\ufe00" <= char <= "\ufe0f"
-            or "\U0001f3fb" <= char <= "\U0001f3ff"
-            or previous == "\u200d"
-            or (previous and unicodedata.combining(previous) == 9)  # a virama joins the next consonant
-        )
-        if cluster and not joins:
-            yield cluster
-            cluster = ""
-        cluster += char
-    if cluster:
-        yield cluster
-
-
 def truncate(text: str, limit: int) -> str:
-    """At most `limit` code points (what Meta counts), cut between graphemes, with an ellipsis when cut."""
-    text = " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    kept = ""
-    for cluster in graphemes(text):
-        if len(kept) + len(cluster) > limit - 1:
-            break
-        kept += cluster
-    return kept.rstrip() + "…"
+    """A title: whitespace collapsed, at most `limit` code points (what Meta counts), whole graphemes."""
+    return text_rules.truncate(" ".join(text.split()), limit)
 
 
 def split_text(text: str, limit: int) -> list[str]:
-    """Chunks of at most `limit` code points, preferring line breaks, then spaces, never inside a grapheme
-    (unless one grapheme alone is longer than `limit`, which only a contrived text has)."""
-    chunks: list[str] = []
-    rest = text
-    while len(rest) > limit:
-        window = rest[: limit + 1]
-        cut = max(window.rfind("\n"), window.rfind(" "))
-        if cut <= limit // 2:
-            cut = 0
-            for cluster in graphemes(rest):
-                if cut + len(cluster) > limit:
-                    break
-                cut += len(cluster)
-            cut = cut or limit
-        chunk, rest = rest[:cut].rstrip(), rest[cut:].lstrip()
-        if chunk:
-            chunks.append(chunk)
-    if rest.strip() or not chunks:
-        chunks.append(rest)
-    return chunks
+    return text_rules.split_text(text, limit)
 
 
 def has_bengali(text: str) -> bool:

@@ -9,12 +9,12 @@ their album key (the photo flow batches them).
 from __future__ import annotations
 
 import html
-import itertools
-import unicodedata
 from pathlib import PurePosixPath
 
 from aiogram.types import CallbackQuery, Message, Update, User
 
+from bot.channels import text as text_rules
+from bot.channels.text import utf16_len
 from handlers.model import Channel, Inbound, Kind, MediaRef
 
 MAX_TEXT = 4096  # sendMessage / editMessageText, counted in UTF-16 code units after entity parsing
@@ -116,83 +116,14 @@ def _is_image(mime: str | None, name: str | None) -> bool:
 # Text rules -------------------------------------------------------------------------------------------
 
 
-def utf16_len(text: str) -> int:
-    """Telegram counts message length in UTF-16 code units."""
-    return len(text.encode("utf-16-le")) // 2
-
-
-def graphemes(text: str) -> list[str]:
-    """User-perceived characters, close enough for cutting: combining marks, Bengali conjuncts (virama +
-    consonant), ZWJ emoji sequences, skin tones, variation selectors and flags stay with their base."""
-    clusters: list[str] = []
-    for char in text:
-        if clusters and _joins_previous(clusters[-1], char):
-            clusters[-1] += char
-        else:
-            clusters.append(char)
-    return clusters
-
-
-def _joins_previous(cluster: str, char: str) -> bool:
-    code = ord(char)
-    last = cluster[-1]
-    if unicodedata.category(char) in ("Mn", "Mc", "Me") or code == 0x200D or 0xFE00 <= code <= 0xFE0F:
-        return True
-    if 0x1F3FB <= code <= 0x1F3FF or 0xE0020 <= code <= 0xE007F:  # skin tones, tag sequences
-        return True
-    if last == "\u200d":
-        return True
-    if unicodedata.combining(last) == 9 and unicodedata.category(char) == "Lo":  # a conjunct: virama + consonant
-        return True
-    if last == "\r" and char == "\n":
-        return True
-    regional = 0x1F1E6 <= code <= 0x1F1FF
-    return regional and len(cluster) == 1 and 0x1F1E6 <= ord(last) <= 0x1F1FF
-
-
 def truncate(text: str, limit: int) -> str:
     """At most `limit` UTF-16 units, cut between graphemes, with an ellipsis when something was cut."""
-    if utf16_len(text) <= limit:
-        return text
-    kept: list[str] = []
-    used = 1  # the ellipsis
-    for cluster in graphemes(text):
-        size = utf16_len(cluster)
-        if used + size > limit:
-            break
-        kept.append(cluster)
-        used += size
-    return "".join(kept).rstrip() + "…"
+    return text_rules.truncate(text, limit, utf16_len)
 
 
 def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """Pieces of at most `limit` UTF-16 units: cut after a line break where one is near, else after a space,
-    else between graphemes; never inside a character or a Bengali conjunct."""
-    pieces: list[str] = []
-    rest = text
-    while utf16_len(rest) > limit:
-        clusters = graphemes(rest)
-        size, cut = 0, 0
-        for index, cluster in enumerate(clusters):
-            size += utf16_len(cluster)
-            if size > limit:
-                break
-            cut = index + 1
-        if cut == 0:  # one absurdly long cluster: cut it by code points rather than loop forever
-            clusters = list(rest)
-            cut = next(i for i in range(len(rest) + 1) if utf16_len(rest[: i + 1]) > limit)
-        head = "".join(clusters[:cut])
-        ends = list(itertools.accumulate(len(c) for c in clusters[:cut]))
-        for separator in ("\n\n", "\n", " "):
-            at = next((e for e in reversed(ends) if e >= len(head) // 2 and head[:e].endswith(separator)), None)
-            if at is not None:
-                head = head[:at]
-                break
-        pieces.append(head.rstrip("\n") or head)
-        rest = rest[len(head) :]
-    if rest.strip() or not pieces:
-        pieces.append(rest)
-    return [p for p in pieces if p] or [text]
+    """Pieces of at most `limit` UTF-16 units, cut at line breaks first, never inside a grapheme."""
+    return text_rules.split_text(text, limit, utf16_len)
 
 
 def escape(text: str) -> str:

@@ -19,10 +19,10 @@ from bot.channels.meta import (
     Unreachable,
     Window,
     error_from,
-    graphemes,
     split_text,
     truncate,
 )
+from bot.channels.text import graphemes
 from bot.settings import Settings
 from tests.meta.conftest import FB_SECRET, WA_SECRET, Harness, fb_envelope, fb_event, wa_text
 

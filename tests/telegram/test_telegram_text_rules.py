@@ -5,8 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.channels.telegram_convert import escape, graphemes, split_text, truncate, utf16_len
+from bot.channels.telegram_convert import escape, split_text, truncate
 from bot.channels.telegram_menu import MENU_COMMANDS, commands
+from bot.channels.text import graphemes, utf16_len
 from handlers.i18n import catalog
 
 
