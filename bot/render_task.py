@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 RenderResult = dict[str, Any]
-"""{"cutout": PNG bytes, "outputs": [(name, mime, bytes)], "hard_photo": bool, "reason": str | None}"""
+"""{"cutout": PNG bytes, "outputs": [(name, mime, bytes)], "hard_photo": bool, "reason": str | None,
+"upload": (mime, bytes): the photo as stored, upright and re-encoded from pixels alone (no EXIF, GPS, XMP)}"""
 
 
 def render_photo(
@@ -21,7 +22,22 @@ def render_photo(
         segmenter, Path(models_dir) if models_dir else None, Path(weights) if weights else None
     )
     cut = render.cutout(data, segmenter=seg)
-    return _compose(cut, styles, size) | {"cutout": cut.to_bytes()}
+    return _compose(cut, styles, size) | {"cutout": cut.to_bytes(), "upload": _pixels_only(data)}
+
+
+def _pixels_only(data: bytes) -> tuple[str, bytes]:
+    """The privacy policy promises stored uploads keep no EXIF/GPS: keep the pixels, drop everything else."""
+    import io
+
+    import render
+
+    image = render.decode(data)
+    out = io.BytesIO()
+    if image.mode in ("RGBA", "LA", "PA"):
+        image.save(out, "PNG", compress_level=3)
+        return "image/png", out.getvalue()
+    image.convert("RGB").save(out, "JPEG", quality=95)
+    return "image/jpeg", out.getvalue()
 
 
 def compose_from_cutout(cutout_png: bytes, styles: list[str], size: str) -> RenderResult:

@@ -37,6 +37,10 @@ SWEEP_INTERVAL_S = 30.0
 ACCEPTED_GRACE_S = 60.0
 
 
+class JobGone(Exception):
+    """The job row vanished mid-render (the user ran /delete)."""
+
+
 class MemoryJobQueue:
     """The embedded queue: job ids in process memory (the database row stays the truth)."""
 
@@ -124,7 +128,7 @@ class JobRunner:
         self.enqueue = enqueue
         self.pool = RenderPool(settings)
         self._tasks: list[asyncio.Task[None]] = []
-        self.idle = asyncio.Event()
+        self.in_flight: set[int] = set()  # job ids being processed by this runner now
 
     async def start(self, *, consume: bool = True) -> None:
         """Queue the pending jobs, run the consumers and the sweeper. `consume=False` runs only the sweeper:
@@ -149,6 +153,7 @@ class JobRunner:
     async def _consume(self) -> None:
         while True:
             job_id = await self.take()
+            self.in_flight.add(job_id)
             try:
                 await self.process(job_id)
             except asyncio.CancelledError:
@@ -157,6 +162,8 @@ class JobRunner:
                 raise
             except Exception:
                 log.exception("job %s: unexpected error; it will be retried after its lease", job_id)
+            finally:
+                self.in_flight.discard(job_id)
 
     async def _sweep(self) -> None:
         while True:
@@ -196,6 +203,9 @@ class JobRunner:
             except BrokenProcessPool:
                 await self._after_crash(job)
                 return
+            except JobGone:
+                log.info("job %s: its user was erased during the render; nothing kept or sent", job_id)
+                return
             except Exception as error:  # a typed render error, or media the channel cannot give us
                 code = getattr(error, "code", None) or (
                     "media_unavailable" if isinstance(error, MediaUnavailable) else None
@@ -207,7 +217,9 @@ class JobRunner:
         async with self.db.transaction() as session:
             balance = await ledger.balance(session, job.user_id)
             fresh = await jobs.get(session, job.id or 0)
-        replies = result_replies(t, fresh or job, outputs, balance)
+        if fresh is None:
+            return  # erased meanwhile
+        replies = result_replies(t, fresh, outputs, balance)
         delivered = await self._send(channel, job, replies)
         async with self.db.transaction() as session:
             await jobs.finish(session, job.id or 0, jobs.DELIVERED if delivered else jobs.UNDELIVERED)
@@ -225,25 +237,24 @@ class JobRunner:
             if not cutouts:
                 raise MediaUnavailable("the original cutout is gone (retention)")
             result = await self.pool.compose(self.blobs.get(cutouts[0].path), [job.style], job.size)
-            upload = None
         else:
             upload = await channel.fetch_media(job.media_file_id)
             styles = [job.style] if job.style == "transparent" else [job.style, "transparent"]
             result = await self.pool.render_photo(upload, styles, job.size)
         stored: list[tuple[StoredFile, bytes]] = []
         async with self.db.transaction() as session:
-            if upload is not None:
-                await self._store(
-                    session, job, "upload", "original", job.media_mime or "application/octet-stream", upload
-                )
+            fresh = await jobs.get(session, job.id or 0)
+            if fresh is None:
+                raise JobGone(job.id)  # the user erased their data while we rendered: keep nothing
+            if result.get("upload"):
+                mime, clean = result["upload"]
+                await self._store(session, job, "upload", "original", mime, clean)
             if result.get("cutout"):
                 await self._store(session, job, "cutout", "cutout.png", "image/png", result["cutout"])
             for name, mime, data in result["outputs"]:
                 stored.append((await self._store(session, job, "output", name, mime, data), data))
-            fresh = await jobs.get(session, job.id or 0)
-            if fresh is not None:
-                fresh.hard_photo = bool(result.get("hard_photo"))
-                session.add(fresh)
+            fresh.hard_photo = bool(result.get("hard_photo"))
+            session.add(fresh)
         return stored
 
     async def _store(self, session: Any, job: RenderJob, kind: str, name: str, mime: str, data: bytes) -> StoredFile:

@@ -16,7 +16,11 @@ def _utc(**kwargs: object) -> object:
 
 class User(SQLModel, table=True):
     __tablename__ = "users"
-    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_users_identity"),)
+    # AUTOINCREMENT on SQLite: an erased user's id is never handed to someone else.
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id", name="uq_users_identity"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=16)
@@ -60,6 +64,7 @@ class LedgerEntry(SQLModel, table=True):
     """Append-only. `user_id` is NULL once the user is erased; `subject` then holds a tombstone."""
 
     __tablename__ = "ledger_entries"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int | None = Field(
@@ -117,6 +122,7 @@ class RenderJob(SQLModel, table=True):
     """
 
     __tablename__ = "render_jobs"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(sa_column=Column(Integer, ForeignKey("users.id", ondelete="CASCADE"), index=True))
@@ -142,6 +148,7 @@ class StoredFile(SQLModel, table=True):
     """A blob in the encrypted store: the user's upload, the cutout, or an output."""
 
     __tablename__ = "stored_files"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(sa_column=Column(Integer, ForeignKey("users.id", ondelete="CASCADE"), index=True))

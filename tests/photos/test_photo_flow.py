@@ -203,3 +203,49 @@ async def test_back_pressure_says_busy_and_charges_nothing(tmp_path: Path, monke
         assert "এক মিনিট পরে ছবিটা আবার পাঠান" in reply
         assert await balance(bot, "second") == 3
         assert await count(bot, RenderJob) == 1
+
+
+def _photo_with_gps() -> bytes:
+    image = Image.open(io.BytesIO(product_photo()))
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"  # Make
+    exif[0x8825] = {1: "N", 2: (23.0, 48.0, 0.0), 3: "E", 4: (90.0, 24.0, 0.0)}  # GPS: Dhaka
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif)
+    return out.getvalue()
+
+
+async def test_stored_uploads_and_outputs_keep_no_exif_or_gps(tmp_path: Path) -> None:
+    photo = _photo_with_gps()
+    assert Image.open(io.BytesIO(photo)).getexif().get(0x8825)
+    async with photo_bot(tmp_path) as bot:
+        await bot.dispatcher.dispatch(bot.photo("gps", photo))
+        await bot.settle()
+        async with bot.services.db.transaction() as s:
+            stored = list((await s.execute(select(StoredFile))).scalars())
+        assert {f.kind for f in stored} == {"upload", "cutout", "output"}
+        for f in stored:
+            data = bot.services.blobs.get(f.path)  # type: ignore[union-attr]
+            image = Image.open(io.BytesIO(data))
+            assert not image.getexif(), f.kind
+            assert b"PhoneMaker" not in data and b"Exif" not in data, f.kind
+
+
+async def test_erased_during_the_render_nothing_is_kept_or_sent(tmp_path: Path) -> None:
+    from handlers.privacy import erase_identity
+
+    async with photo_bot(tmp_path) as bot:
+        await bot.dispatcher.dispatch(bot.photo("gone", product_photo(2400, 1800)))
+        for _ in range(500):
+            if await count(bot, RenderJob, state="rendering"):
+                break
+            await asyncio.sleep(0.01)
+        assert await erase_identity(bot.services, Identity("web", "gone"))
+        for _ in range(3000):  # the render in flight finishes and finds its job gone
+            if not bot.runner.in_flight:
+                break
+            await asyncio.sleep(0.01)
+        assert not bot.runner.in_flight
+        assert bot.channel.documents("gone") == []
+        assert await count(bot, StoredFile) == 0
+        assert not list((bot.services.blobs.data_dir / "files").rglob("*.bin"))  # type: ignore[union-attr]

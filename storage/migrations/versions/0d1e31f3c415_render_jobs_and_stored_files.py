@@ -40,7 +40,8 @@ def upgrade() -> None:
     sa.Column('created_at', storage.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', storage.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('render_jobs', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_render_jobs_batch_key'), ['batch_key'], unique=False)
@@ -59,7 +60,8 @@ def upgrade() -> None:
     sa.Column('bytes', sa.Integer(), nullable=False),
     sa.Column('created_at', storage.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('stored_files', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_stored_files_created_at'), ['created_at'], unique=False)

@@ -64,7 +64,8 @@ def upgrade() -> None:
     sa.Column('created_at', storage.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('last_seen_at', storage.types.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('channel', 'external_id', name='uq_users_identity')
+    sa.UniqueConstraint('channel', 'external_id', name='uq_users_identity'),
+    sqlite_autoincrement=True
     )
     op.create_table('credit_accounts',
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -98,7 +99,8 @@ def upgrade() -> None:
     sa.Column('created_at', storage.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('idempotency_key')
+    sa.UniqueConstraint('idempotency_key'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('ledger_entries', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_ledger_entries_created_at'), ['created_at'], unique=False)
