@@ -14,6 +14,7 @@ import multiprocessing
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from datetime import timedelta
 from typing import Any
 
 from bot import render_task
@@ -27,10 +28,14 @@ from storage import jobs, ledger
 from storage.blobs import BlobStore
 from storage.db import Database
 from storage.models import RenderJob, StoredFile, User
+from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
+# Meta's customer-service window: free-form messages only within 24 hours of the user's last message.
+WINDOWED_CHANNELS = frozenset({"whatsapp", "messenger"})
+CUSTOMER_SERVICE_WINDOW = timedelta(hours=24)
 DELIVERY_RETRIES = 5
 DELIVERY_BACKOFF_S = 1.0
 SWEEP_INTERVAL_S = 30.0
@@ -217,13 +222,20 @@ class JobRunner:
         async with self.db.transaction() as session:
             balance = await ledger.balance(session, job.user_id)
             fresh = await jobs.get(session, job.id or 0)
-        if fresh is None:
+            owner = await session.get(User, job.user_id, populate_existing=True)
+        if fresh is None or owner is None:
             return  # erased meanwhile
         replies = result_replies(t, fresh, outputs, balance)
-        delivered = await self._send(channel, job, replies)
+        delivered = self._window_open(job, owner) and await self._send(channel, job, replies)
         async with self.db.transaction() as session:
             await jobs.finish(session, job.id or 0, jobs.DELIVERED if delivered else jobs.UNDELIVERED)
         log.info("job %s: %s", job.id, "delivered" if delivered else "kept for /history (delivery refused)")
+
+    def _window_open(self, job: RenderJob, user: User) -> bool:
+        if job.channel not in WINDOWED_CHANNELS or utcnow() - user.last_seen_at < CUSTOMER_SERVICE_WINDOW:
+            return True
+        log.info("job %s: the user's 24-hour window is closed; the results wait in /history", job.id)
+        return False
 
     async def _stored_outputs(self, job: RenderJob) -> list[tuple[StoredFile, bytes]]:
         async with self.db.transaction() as session:

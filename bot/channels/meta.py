@@ -206,8 +206,9 @@ def _json_or_none(response: httpx.Response) -> Any:
 
 
 class Window:
-    """When each chat last wrote to us. In memory: after a restart a chat counts as closed until it writes
-    again, which errs on the side of not messaging people (the results wait in /history)."""
+    """What this process knows of each chat's 24-hour window: when it last wrote here, or that Meta said
+    the window is closed (131047). A chat this process never saw counts as open: render workers (maybe on
+    another machine) check the user's last message in the database before they deliver (`bot.workers`)."""
 
     def __init__(self, clock: Callable[[], float] = time.time, seconds: float = WINDOW_SECONDS) -> None:
         self._clock = clock
@@ -216,14 +217,15 @@ class Window:
 
     def touch(self, chat_id: str, at: float | None = None) -> None:
         at = self._clock() if at is None else min(at, self._clock())
-        if at > self._last.get(chat_id, 0.0):  # out-of-order deliveries never move it back
+        if at > self._last.get(chat_id, float("-inf")):  # out-of-order deliveries never move it back
             self._last[chat_id] = at
 
     def close(self, chat_id: str) -> None:
-        self._last.pop(chat_id, None)
+        self._last[chat_id] = float("-inf")
 
     def is_open(self, chat_id: str) -> bool:
-        return self._clock() - self._last.get(chat_id, float("-inf")) < self._seconds
+        last = self._last.get(chat_id)
+        return last is None or self._clock() - last < self._seconds
 
 
 # Text -------------------------------------------------------------------------------------------

@@ -99,7 +99,7 @@ class PhotoBot:
         file_id = f"file-{self.counter}"
         self.channel.files[file_id] = data
         return Inbound(
-            channel=Channel.WEB,
+            channel=Channel(self.channel.name),
             user_id=user,
             chat_id=user,
             event_id=event_id or f"photo-{self.counter}",
@@ -112,7 +112,7 @@ class PhotoBot:
     def button(self, user: str, payload: str, lang: str = "en") -> Inbound:
         self.counter += 1
         return Inbound(
-            channel=Channel.WEB,
+            channel=Channel(self.channel.name),
             user_id=user,
             chat_id=user,
             event_id=f"b-{self.counter}",
@@ -124,7 +124,7 @@ class PhotoBot:
     def text(self, user: str, text: str, lang: str = "en") -> Inbound:
         self.counter += 1
         return Inbound(
-            channel=Channel.WEB,
+            channel=Channel(self.channel.name),
             user_id=user,
             chat_id=user,
             event_id=f"t-{self.counter}",
@@ -152,7 +152,7 @@ class PhotoBot:
 
 @asynccontextmanager
 async def photo_bot(
-    tmp_path: Path, *, workers: int = 1, db_url: str | None = None, config: Config | None = None
+    tmp_path: Path, *, workers: int = 1, db_url: str | None = None, config: Config | None = None, channel: str = "web"
 ) -> AsyncIterator[PhotoBot]:
     settings = Settings(data_dir=tmp_path / "data", segmenter="classical", render_workers=workers, _env_file=None)  # type: ignore[call-arg]
     url = db_url or f"sqlite+aiosqlite:///{tmp_path / 'photos.sqlite3'}"
@@ -164,11 +164,11 @@ async def photo_bot(
     services = Services(
         db=db, limiter=MemoryRateLimiter(), config=config or Config(identity_key=b"k" * 32), blobs=blobs, jobs=queue
     )
-    channel = CollectingChannel()
-    runner = JobRunner(settings, db, blobs, {"web": channel}, queue.take, queue.enqueue)
+    collecting = CollectingChannel(name=channel)
+    runner = JobRunner(settings, db, blobs, {channel: collecting}, queue.take, queue.enqueue)
     await runner.start()
     try:
-        yield PhotoBot(make_dispatcher(services), channel, runner, services, queue)
+        yield PhotoBot(make_dispatcher(services), collecting, runner, services, queue)
     finally:
         await runner.stop()
         await db.dispose()

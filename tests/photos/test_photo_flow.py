@@ -249,3 +249,26 @@ async def test_erased_during_the_render_nothing_is_kept_or_sent(tmp_path: Path) 
         assert bot.channel.documents("gone") == []
         assert await count(bot, StoredFile) == 0
         assert not list((bot.services.blobs.data_dir / "files").rglob("*.bin"))  # type: ignore[union-attr]
+
+
+async def test_outside_the_24_hour_window_results_wait_in_history(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from storage.models import User
+    from storage.types import utcnow
+
+    async with photo_bot(tmp_path, channel="whatsapp") as bot:
+        await bot.runner.stop()  # the photo waits in the queue for a day (a long outage)
+        await bot.dispatcher.dispatch(bot.photo("8801700000001", product_photo()))
+        async with bot.services.db.transaction() as s:
+            await s.execute(update(User).values(last_seen_at=utcnow() - timedelta(hours=25)))
+        await bot.runner.start()
+        await bot.settle()
+        assert bot.channel.documents("8801700000001") == []  # not even attempted: Meta would refuse
+        assert await count(bot, RenderJob, state="undelivered") == 1
+        history = await bot.dispatcher.dispatch(bot.text("8801700000001", "history"))
+        again = history[0].buttons[0].payload  # type: ignore[union-attr]
+        replies = await bot.dispatcher.dispatch(bot.button("8801700000001", again))
+        assert len([r for r in replies if isinstance(r, Document)]) == 2
