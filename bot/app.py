@@ -116,7 +116,6 @@ def create_app(settings: Settings) -> App:
     else:
         queue = MemoryJobQueue()
     services = Services(db=db, limiter=limiter, config=handler_config(settings), blobs=blobs, jobs=queue)
-    services.extra["redeem"] = credits.redeem_code
     dispatcher = Dispatcher(services, build_router(), basics.fallback)
     http = create_http_app()
     app = App(settings=settings, db=db, services=services, dispatcher=dispatcher, http=http, redis=redis)

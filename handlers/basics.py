@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers import commands
+from handlers import commands, credits
 from handlers.context import Context
 from handlers.i18n import SUPPORTED
 from handlers.model import Button, Choice, Inbound, Reply, Text
@@ -18,9 +18,7 @@ _DIRECT_LANGUAGE = {"bangla": "bn", "বাংলা": "bn", "english": "en", "�
 async def start(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
     replies: list[Reply] = [Text(text=welcome(ctx, await ledger.balance(ctx.session, ctx.user_id)))]
     if argument:  # a deep link: t.me/<bot>?start=<code>, or a Messenger referral
-        redeem = ctx.services.extra.get("redeem")
-        if redeem is not None:
-            replies.extend(await redeem(event, ctx, argument))
+        replies.extend(await credits.redeem_code(event, ctx, argument))
     return replies
 
 

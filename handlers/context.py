@@ -34,7 +34,6 @@ class Services:
     config: Config
     blobs: BlobStore | None = None
     jobs: JobQueue | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # services later use cases add (jobs, files...)
 
 
 @dataclass(slots=True, kw_only=True)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from bot.app import build_router
-from handlers import basics, credits
+from handlers import basics
 from handlers.context import Services
 from handlers.dispatcher import Dispatcher
 from handlers.model import Choice, Inbound, Reply, Text
 
 
 def make_dispatcher(services: Services) -> Dispatcher:
-    services.extra.setdefault("redeem", credits.redeem_code)
     return Dispatcher(services, build_router(), basics.fallback)
 
 
