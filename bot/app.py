@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,8 @@ from aiohttp import web
 from bot import privacy_http
 from bot.channels.base import Channel
 from bot.channels.webchat import WebChat
-from bot.http import create_http_app
+from bot.http import Check, add_ops_routes, create_http_app
+from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.workers import JobRunner, MemoryJobQueue
 from handlers import basics, credits, mydata, photos, privacy, results, styles
@@ -31,6 +33,10 @@ if TYPE_CHECKING:
     from bot.queue_redis import RedisJobQueue
 
 log = logging.getLogger(__name__)
+
+# After SIGTERM: how long jobs already taken (and those queued behind them) may finish before the rest are
+# handed back. Web chat uploads live in this process's memory, so finishing beats handing back.
+STOP_GRACE_S = 30.0
 
 
 def handler_config(settings: Settings) -> Config:
@@ -71,6 +77,7 @@ class App:
     runner: web.AppRunner | None = None
     workers: JobRunner | None = None
     purge_task: asyncio.Task[None] | None = None
+    metrics: Metrics | None = None
 
     @property
     def port(self) -> int:
@@ -115,10 +122,15 @@ def create_app(settings: Settings) -> App:
         relay = WebChatRelay(redis, prefix=settings.redis_prefix, key=settings.secret_key("webchat-relay"))
     else:
         queue = MemoryJobQueue()
-    services = Services(db=db, limiter=limiter, config=handler_config(settings), blobs=blobs, jobs=queue)
+    metrics = Metrics(queue.depth, getattr(queue, "refresh_depth", None))
+    services = Services(
+        db=db, limiter=limiter, config=handler_config(settings), blobs=blobs, jobs=queue, observer=metrics
+    )
     dispatcher = Dispatcher(services, build_router(), basics.fallback)
     http = create_http_app()
-    app = App(settings=settings, db=db, services=services, dispatcher=dispatcher, http=http, redis=redis)
+    app = App(
+        settings=settings, db=db, services=services, dispatcher=dispatcher, http=http, redis=redis, metrics=metrics
+    )
 
     async def locale_of(visitor: str) -> str | None:
         async with db.transaction() as session:
@@ -145,8 +157,35 @@ def create_app(settings: Settings) -> App:
         channel.add_routes(http)
     privacy_http.add_routes(http, settings, services)
     if isinstance(queue, MemoryJobQueue):
-        app.workers = JobRunner(settings, db, blobs, {c.name: c for c in app.channels}, queue.take, queue.enqueue)
+        app.workers = JobRunner(
+            settings, db, blobs, {c.name: c for c in app.channels}, queue.take, queue.enqueue, metrics=metrics
+        )
+    add_ops_routes(http, readiness_checks(app), metrics)
     return app
+
+
+def readiness_checks(app: App) -> dict[str, Check]:
+    """What /readyz asks: the database, Redis when configured, and the render queue."""
+
+    async def database() -> None:
+        async with app.db.engine.connect() as connection:
+            await connection.exec_driver_sql("SELECT 1")
+
+    async def redis() -> None:
+        await app.redis.ping()
+
+    async def queue() -> None:
+        refresh = getattr(app.services.jobs, "refresh_depth", None)
+        if refresh is not None:
+            await refresh()  # the Redis stream answers
+        elif app.workers is None or not app.workers.alive():
+            raise RuntimeError("the in-process render workers are not running")
+
+    checks: dict[str, Check] = {"database": database}
+    if app.redis is not None:
+        checks["redis"] = redis
+    checks["queue"] = queue
+    return checks
 
 
 async def start(app: App) -> None:
@@ -169,10 +208,24 @@ async def start(app: App) -> None:
         log.info("no platform tokens set: only the web chat runs (set TELEGRAM_BOT_TOKEN, WHATSAPP_*, MESSENGER_*)")
 
 
-async def stop(app: App) -> None:
+async def stop(app: App, grace_s: float = 0.0) -> None:
+    """Stop taking updates, let taken jobs finish for up to `grace_s`, hand back the rest, close everything.
+
+    The listening sockets close first (connections already open, e.g. a web chat's event stream, stay until
+    the end so results rendered meanwhile still reach them); a channel offering `stop_receiving` stops its
+    polling at once. Jobs still running after the grace are released and rendered on the next start.
+    """
+    if app.runner is not None:
+        for site in list(app.runner.sites):
+            await site.stop()
+    for channel in app.channels:
+        stop_receiving = getattr(channel, "stop_receiving", None)
+        if stop_receiving is not None:
+            await stop_receiving()
     await privacy_http.stop_purge(app.purge_task)
     if app.workers is not None:
-        await app.workers.stop()  # jobs in flight are handed back and picked up on the next start
+        await _drain(app, app.workers, grace_s)
+        await app.workers.stop()  # jobs still in flight are handed back and picked up on the next start
     for channel in reversed(app.channels):
         await channel.stop()
     if app.runner is not None:
@@ -185,6 +238,23 @@ async def stop(app: App) -> None:
     await app.db.dispose()
 
 
+async def _drain(app: App, workers: JobRunner, grace_s: float) -> None:
+    deadline = time.monotonic() + grace_s
+    queue = app.services.jobs
+
+    def busy() -> bool:
+        return bool(workers.in_flight) or (queue is not None and queue.depth() > 0)
+
+    while time.monotonic() < deadline:
+        if not busy():
+            break
+        await asyncio.sleep(0.1)
+    if busy():
+        log.warning("stopping: %s job(s) in flight are handed back", len(workers.in_flight))
+    elif grace_s > 0:
+        log.info("stopping: every accepted job is finished")
+
+
 async def serve(settings: Settings, stop_signals: Sequence[signal.Signals] = (signal.SIGINT, signal.SIGTERM)) -> None:
     app = create_app(settings)
     stopping = asyncio.Event()
@@ -194,6 +264,7 @@ async def serve(settings: Settings, stop_signals: Sequence[signal.Signals] = (si
     await start(app)
     try:
         await stopping.wait()
-        log.info("stopping")
+        log.info("stopping: no new updates; jobs in flight have %ss to finish", STOP_GRACE_S)
     finally:
-        await stop(app)
+        await stop(app, STOP_GRACE_S)
+    log.info("stopped")

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot import render_task
+from bot import logs, render_task
 from bot.channels.base import Channel, MediaUnavailable
 from bot.settings import Settings
 from handlers.i18n import catalog
@@ -29,6 +30,9 @@ from storage.blobs import BlobStore
 from storage.db import Database
 from storage.models import RenderJob, StoredFile, User
 from storage.types import utcnow
+
+if TYPE_CHECKING:
+    from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +128,11 @@ class JobRunner:
         channels: Mapping[str, Channel],
         take: Callable[[], Awaitable[int]],
         enqueue: Callable[[int], Awaitable[None]],
+        *,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.db = db
         self.blobs = blobs
         self.channels = channels
@@ -148,6 +155,10 @@ class JobRunner:
             ]
         self._tasks.append(asyncio.create_task(self._sweep(), name="render-sweeper"))
 
+    def alive(self) -> bool:
+        """The consumers are running (what /readyz calls "the queue" in the embedded mode)."""
+        return any(not task.done() for task in self._tasks)
+
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
@@ -164,6 +175,9 @@ class JobRunner:
             except asyncio.CancelledError:
                 async with self.db.transaction() as session:
                     await jobs.release(session, job_id)  # hand it back: another worker or the next start renders it
+                log.info("job %s: handed back (stopping)", job_id)
+                if self.metrics is not None:
+                    self.metrics.job_ended("handed_back")
                 raise
             except Exception:
                 log.exception("job %s: unexpected error; it will be retried after its lease", job_id)
@@ -180,11 +194,17 @@ class JobRunner:
                 await self.enqueue(job_id)
 
     async def process(self, job_id: int) -> None:
+        with logs.scope(job=job_id):
+            await self._process(job_id)
+
+    async def _process(self, job_id: int) -> None:
         async with self.db.transaction() as session:
             job = await jobs.claim(session, job_id, self.settings.job_lease_seconds)
             user = await session.get(User, job.user_id) if job else None
         if job is None or user is None:
             return  # done, being rendered elsewhere, or its user was erased
+        if job.attempts == 1 and self.metrics is not None:
+            self.metrics.debited(job.cost)  # the photo handler debited it with the job row; this is its first claim
         channel = self.channels.get(job.channel)
         t = catalog(user.locale)
         if channel is None:
@@ -227,8 +247,11 @@ class JobRunner:
             return  # erased meanwhile
         replies = result_replies(t, fresh, outputs, balance)
         delivered = self._window_open(job, owner) and await self._send(channel, job, replies)
+        state = jobs.DELIVERED if delivered else jobs.UNDELIVERED
         async with self.db.transaction() as session:
-            await jobs.finish(session, job.id or 0, jobs.DELIVERED if delivered else jobs.UNDELIVERED)
+            finished = await jobs.finish(session, job.id or 0, state)
+        if finished and self.metrics is not None:
+            self.metrics.job_ended(state)
         log.info("job %s: %s", job.id, "delivered" if delivered else "kept for /history (delivery refused)")
 
     def _window_open(self, job: RenderJob, user: User) -> bool:
@@ -248,11 +271,15 @@ class JobRunner:
                 cutouts = await jobs.files_of(session, job.source_job_id, "cutout")
             if not cutouts:
                 raise MediaUnavailable("the original cutout is gone (retention)")
+            started = time.perf_counter()
             result = await self.pool.compose(self.blobs.get(cutouts[0].path), [job.style], job.size)
         else:
             upload = await channel.fetch_media(job.media_file_id)
             styles = [job.style] if job.style == "transparent" else [job.style, "transparent"]
+            started = time.perf_counter()
             result = await self.pool.render_photo(upload, styles, job.size)
+        if self.metrics is not None:
+            self.metrics.render_time(time.perf_counter() - started)
         stored: list[tuple[StoredFile, bytes]] = []
         async with self.db.transaction() as session:
             fresh = await jobs.get(session, job.id or 0)
@@ -300,6 +327,10 @@ class JobRunner:
                 reference="render failed",
             )
             user = await session.get(User, job.user_id)
+        if self.metrics is not None:
+            self.metrics.job_ended(jobs.FAILED)
+            if refunded:
+                self.metrics.refunded(job.cost)
         log.info("job %s failed: %s (refunded: %s)", job.id, code, refunded)
         await self._send(channel, job, [failure_reply(catalog(user.locale if user else "en"), code, refunded)])
 
@@ -315,4 +346,6 @@ class JobRunner:
                     return False
                 log.warning("job %s: delivery attempt %s failed: %s", job.id, attempt + 1, error)
                 await asyncio.sleep(DELIVERY_BACKOFF_S * 2**attempt)
+        if self.metrics is not None:
+            self.metrics.delivery_failed()
         return False

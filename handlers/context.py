@@ -25,6 +25,14 @@ class JobQueue(Protocol):
     def depth(self) -> int: ...
 
 
+class Observer(Protocol):
+    """Counts what the dispatcher sees (bot/metrics.py implements it; handlers import no metrics library)."""
+
+    def event(self, channel: str, kind: str, event_id: str) -> None: ...
+
+    def rate_limited(self, channel: str) -> None: ...
+
+
 @dataclass(slots=True, kw_only=True)
 class Services:
     """Long-lived collaborators, built once in the composition root (`bot/app.py`)."""
@@ -34,6 +42,7 @@ class Services:
     config: Config
     blobs: BlobStore | None = None
     jobs: JobQueue | None = None
+    observer: Observer | None = None  # metrics; None in tests that do not count
 
 
 @dataclass(slots=True, kw_only=True)

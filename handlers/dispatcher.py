@@ -34,9 +34,14 @@ class Dispatcher:
 
     async def dispatch(self, event: Inbound) -> list[Reply]:
         identity = Identity(event.channel.value, event.user_id)
+        observer = self.services.observer
+        if observer is not None:
+            observer.event(event.channel.value, event.kind.value, event.event_id)
         if not await self.services.limiter.hit(f"msg:{identity}", limit=MESSAGES_PER_MINUTE, window_s=60):
             # Flooding: do no work; say so once per window rather than once per message.
-            log.info("rate limited %s", identity)
+            log.info("rate limited: event %s/%s", event.channel, event.event_id)
+            if observer is not None:
+                observer.rate_limited(event.channel.value)
             if await self.services.limiter.hit(f"msg-warned:{identity}", limit=1, window_s=60):
                 return [Text(text=catalog(locale_from_hint(event.locale_hint))("error-rate-limited"))]
             return []
