@@ -84,7 +84,7 @@ class TelegramSender:
         self._pace = pace or Pace()
         self._locks: dict[str, asyncio.Lock] = {}
         self._holders: defaultdict[str, int] = defaultdict(int)
-        self._progress: OrderedDict[tuple[str, str], int] = OrderedDict()
+        self._progress: OrderedDict[tuple[str, str], tuple[int, str]] = OrderedDict()  # -> (message id, text)
         self.blocked: set[str] = set()
 
     def reachable(self, chat_id: str) -> None:
@@ -144,12 +144,15 @@ class TelegramSender:
     async def _progress_update(self, chat_id: str, reply: Progress) -> None:
         key = (chat_id, reply.key)
         text = escape(truncate(reply.text, 4096))
-        message_id = self._progress.get(key)
+        message_id, shown = self._progress.get(key, (None, None))
         if message_id is not None:
             self._progress.move_to_end(key)
+            if text == shown:
+                return  # Telegram refuses an edit that changes nothing ("message is not modified")
             edit = EditMessageText(chat_id=chat_id, message_id=message_id, text=text, parse_mode="HTML")
             try:
-                await self.call(chat_id, edit, raise_bad_request=True)
+                if await self.call(chat_id, edit, raise_bad_request=True) is not None:
+                    self._progress[key] = (message_id, text)
                 return
             except TelegramBadRequest as error:
                 if "not modified" in error.message:
@@ -157,7 +160,7 @@ class TelegramSender:
                 log.info("telegram progress message %s in chat %s cannot be edited: sending anew", message_id, chat_id)
         sent = await self.call(chat_id, SendMessage(chat_id=chat_id, text=text, parse_mode="HTML"))
         if isinstance(sent, Message):
-            self._progress[key] = sent.message_id
+            self._progress[key] = (sent.message_id, text)
             while len(self._progress) > PROGRESS_MEMORY:
                 self._progress.popitem(last=False)
 
