@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "bot.cli.user_cmd",
     "bot.cli.worker_cmd",
     "bot.cli.privacy_cmd",
+    "bot.cli.stats_cmd",
 )
 
 
