@@ -1,0 +1,67 @@
+"""`python -m bot stats`: aggregated users, renders and credits by day, and nothing that names a user."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+
+import pytest
+
+from bot.cli import main
+from storage import jobs, ledger, users
+from storage.db import Database
+from storage.models import RenderJob
+from storage.types import utcnow
+
+
+async def _seed(db: Database) -> None:
+    async with db.transaction() as session:
+        for n, name in enumerate(("Rahima Secret", "Karim Hidden")):
+            user, _ = await users.get_or_create(
+                session, users.Identity("telegram", f"99887766{n}"), locale="bn", display_name=name
+            )
+            assert user.id is not None
+            await ledger.grant_signup(session, user.id, f"hash-{n}", 3)
+            job = await jobs.create(
+                session,
+                RenderJob(user_id=user.id, channel="telegram", chat_id=f"99887766{n}", batch_key=f"b{n}",
+                          style="white", size="square", cost=1, state="delivered" if n == 0 else "failed"),
+            )
+            assert job.id is not None
+            await ledger.debit(session, user.id, 1, key=jobs.debit_key(job.id))
+            if n == 1:
+                await ledger.refund(session, user.id, debit_key=jobs.debit_key(job.id), key=jobs.refund_key(job.id))
+            await ledger.credit(session, user.id, 5, kind=ledger.EntryKind.PURCHASE, key=f"buy-{n}")
+        old = RenderJob(user_id=user.id, channel="telegram", chat_id="x", batch_key="old", style="white",
+                        size="square", cost=1, state="delivered", created_at=utcnow() - timedelta(days=30))
+        await jobs.create(session, old)
+
+
+async def test_stats_aggregates_by_day_without_identifiers(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = Database(db_url)
+    try:
+        await _seed(db)
+    finally:
+        await db.dispose()
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    assert await asyncio.to_thread(main, ["stats", "--days", "3", "--json"]) == 0  # the CLI runs its own loop
+    out = capsys.readouterr().out
+    stats = json.loads(out)
+    assert stats["users"] == 2
+    assert stats["renders_by_state"] == {"delivered": 1, "failed": 1}  # the 30-day-old job is outside
+    today = stats["by_day"][-1]
+    assert len(stats["by_day"]) == 3 and today["day"] == utcnow().date().isoformat()
+    assert (today["new_users"], today["renders"]) == (2, 2)
+    assert (today["debited"], today["refunded"], today["granted"], today["purchased"]) == (2, 1, 6, 10)
+    assert await asyncio.to_thread(main, ["stats"]) == 0
+    table = capsys.readouterr().out
+    assert "users: 2 in total" in table
+    for secret in ("998877660", "998877661", "Rahima", "Karim", "hash-0", "buy-0"):
+        assert secret not in out and secret not in table
+
+
+def test_stats_rejects_a_silly_window() -> None:
+    assert main(["stats", "--days", "0"]) == 2
