@@ -24,7 +24,9 @@ from aiogram.exceptions import (
     ClientDecodeError,
     TelegramAPIError,
     TelegramBadRequest,
+    TelegramNetworkError,
     TelegramRetryAfter,
+    TelegramServerError,
     TelegramUnauthorizedError,
 )
 from aiogram.methods import AnswerCallbackQuery
@@ -49,6 +51,9 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # getFile's limit
 STOP_GRACE_S = 10.0
+GET_FILE_TRIES = 4  # getFile answering 429/5xx: retried (retry_after, or a short backoff) before giving up
+GET_FILE_BACKOFF_S = 0.5
+MAX_RETRY_AFTER_S = 30.0
 
 
 class TelegramChannel:
@@ -87,11 +92,15 @@ class TelegramChannel:
             self._poller = asyncio.create_task(self._poll(), name="telegram-polling")
             log.info("telegram: long polling")
 
-    async def stop(self) -> None:
+    async def stop_receiving(self) -> None:
+        """Shutdown's first step: take no more updates (unconfirmed ones are redelivered, and deduplicated)."""
         if self._poller is not None:
             self._poller.cancel()
             await asyncio.gather(self._poller, return_exceptions=True)
             self._poller = None
+
+    async def stop(self) -> None:
+        await self.stop_receiving()
         if self._tasks:  # replies already dispatched: give them a moment to go out
             _, pending = await asyncio.wait(list(self._tasks), timeout=STOP_GRACE_S)
             for task in pending:
@@ -102,10 +111,7 @@ class TelegramChannel:
         await self.sender.send(chat_id, replies)
 
     async def fetch_media(self, file_id: str) -> bytes:
-        try:
-            file = await self.bot.get_file(file_id)
-        except TelegramBadRequest as error:
-            raise MediaUnavailable(f"telegram getFile refused: {error.message}") from error
+        file = await self._get_file(file_id)
         if file.file_size is not None and file.file_size > MAX_DOWNLOAD_BYTES:
             raise MediaUnavailable(f"file of {file.file_size} bytes is over Telegram's 20 MB download limit")
         if not file.file_path:
@@ -117,6 +123,25 @@ class TelegramChannel:
         if data is None:
             raise MediaUnavailable("telegram download returned nothing")
         return data.read()
+
+    async def _get_file(self, file_id: str) -> Any:
+        """getFile, retried on 429 (after retry_after) and 5xx/network errors: a transient refusal must not
+        leave the job waiting for its lease to run out (JOB_LEASE_SECONDS) before anyone tries again."""
+        for attempt in range(GET_FILE_TRIES):
+            last = attempt == GET_FILE_TRIES - 1
+            try:
+                return await self.bot.get_file(file_id)
+            except TelegramBadRequest as error:
+                raise MediaUnavailable(f"telegram getFile refused: {error.message}") from error
+            except TelegramRetryAfter as error:
+                if last:
+                    raise
+                await asyncio.sleep(min(float(error.retry_after), MAX_RETRY_AFTER_S))
+            except (TelegramServerError, TelegramNetworkError):
+                if last:
+                    raise
+                await asyncio.sleep(GET_FILE_BACKOFF_S * 2**attempt)
+        raise AssertionError("unreachable")
 
     # Receiving ----------------------------------------------------------------------------------
 
