@@ -1,0 +1,167 @@
+"""Load: 1,000 simulated users across the four channels against the real front process, on loopback.
+
+Starts `python -m bot run` with every channel on (tests/faults/stack.py): web chat over HTTP, Telegram in
+webhook mode against the Bot API emulator, WhatsApp and Messenger signed webhooks against the Graph API
+emulator; renders with the classical segmenter. Each user runs a bounded loop: `--messages` text commands,
+and every `--photo-every`-th user also sends one small JPEG. At most `--concurrency` users are active at
+once; the whole run is capped by `--deadline` seconds. Afterwards it waits (bounded) for the renders and
+audits the database. Prints numbers; asserts nothing (tests/faults asserts).
+
+    .venv/bin/python bench/load.py [--users 1000] [--messages 3] [--photo-every 25] [--postgres] [--redis]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from sqlalchemy import text
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.faults.stack import Stack, load_average, small_jpeg, stack  # noqa: E402
+
+TEXTS = ["hi", "help", "credits", "সাহায্য", "/credits", "/help", "lang", "what is this?", "/redeem WRONG1", "history"]
+CHANNELS = (("web", 0.4), ("telegram", 0.3), ("whatsapp", 0.15), ("messenger", 0.15))
+
+
+def quantiles(values: list[float]) -> str:
+    good = sorted(v for v in values if not math.isnan(v))
+    if len(good) < 2:
+        return "n/a"
+    q = statistics.quantiles(good, n=100)
+    return f"p50 {q[49] * 1000:.0f} ms, p95 {q[94] * 1000:.0f} ms, p99 {q[98] * 1000:.0f} ms"
+
+
+async def user(s: Stack, channel: str, n: int, messages: int, photo: bytes | None) -> list[tuple[str, float]]:
+    acks: list[tuple[str, float]] = []
+    for i in range(messages):  # bounded: `messages` texts, at most one photo
+        word = TEXTS[(n + i) % len(TEXTS)]
+        if channel == "web":
+            took = await s.web_text(f"visitor-{n}", word)
+        elif channel == "telegram":
+            took = await s.tg_text(700_000 + n, word)
+        elif channel == "whatsapp":
+            took = await s.wa_text(f"8801{n:09d}", word)
+        else:
+            took = await s.fb_text(f"{9_100_000_000 + n}", word)
+        acks.append((channel, took))
+        if photo is not None and i == 0:
+            if channel == "web":
+                took = await s.web_photo(f"visitor-{n}", photo)
+            elif channel == "telegram":
+                took = await s.tg_photo(700_000 + n, photo)
+            elif channel == "whatsapp":
+                took = await s.wa_photo(f"8801{n:09d}", photo)
+            else:
+                took = await s.fb_photo(f"{9_100_000_000 + n}", photo)
+            acks.append((channel + " photo", took))
+    return acks
+
+
+async def render_rate(s: Stack) -> tuple[int, float]:
+    async with s.db.transaction() as session:
+        rows = (
+            await session.execute(text("SELECT created_at, updated_at FROM render_jobs WHERE state = 'delivered'"))
+        ).all()
+    if not rows:
+        return 0, float("nan")
+
+    def stamp(value: object) -> float:
+        from datetime import datetime
+
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        assert isinstance(value, datetime)
+        return value.timestamp()
+
+    span = max(stamp(u) for _, u in rows) - min(stamp(c) for c, _ in rows)
+    return len(rows), 60 * len(rows) / span if span > 0 else float("nan")
+
+
+async def run(args: argparse.Namespace) -> None:
+    print(f"machine: {platform.processor() or platform.machine()}, {load_average()} (before)")
+    photo = small_jpeg(args.width, args.height)
+    plan: list[tuple[str, int]] = []
+    for channel, share in CHANNELS:
+        plan += [(channel, n) for n in range(round(args.users * share))]
+    with tempfile.TemporaryDirectory() as tmp:
+        async with stack(
+            Path(tmp), postgres=args.postgres, redis=args.redis, render_workers=args.render_workers
+        ) as s:
+            for _ in range(args.workers if args.redis else 0):
+                s.start_worker()
+            gate = asyncio.Semaphore(args.concurrency)
+            acks: list[tuple[str, float]] = []
+            began = time.perf_counter()
+
+            async def one(index: int, channel: str, n: int) -> None:
+                async with gate:
+                    if time.perf_counter() - began > args.deadline:
+                        return  # bounded in time as well as in count
+                    wants_photo = args.photo_every > 0 and index % args.photo_every == 0
+                    acks.extend(await user(s, channel, n, args.messages, photo if wants_photo else None))
+
+            await asyncio.gather(*(one(i, c, n) for i, (c, n) in enumerate(plan)))
+            elapsed = time.perf_counter() - began
+            waited = await s.settle(timeout=args.settle)
+            await asyncio.sleep(1.0)  # the last replies leave the outboxes
+            result = await s.audit()
+            delivered, per_minute = await render_rate(s)
+            latencies = [t for _, t in acks]
+            by_channel: dict[str, list[float]] = defaultdict(list)
+            for channel, took in acks:
+                by_channel[channel].append(took)
+            users = len({(c, n) for c, n in plan})
+            queue = f"redis + {args.workers} worker process(es)" if args.redis else "in-process"
+            print(
+                f"{users} users ({', '.join(f'{c} {round(args.users * sh)}' for c, sh in CHANNELS)}), "
+                f"concurrency {args.concurrency}, db {'postgresql' if args.postgres else 'sqlite'}, "
+                f"queue {queue}"
+            )
+            print(
+                f"{len(acks)} updates acknowledged in {elapsed:.1f} s: {len(acks) / elapsed:.0f} updates/s; "
+                f"acknowledgement {quantiles(latencies)}; errors {len(s.failures)}"
+            )
+            for channel, values in sorted(by_channel.items()):
+                print(f"  {channel:16} {len(values):5} acks, {quantiles(values)}")
+            print(
+                f"renders: {delivered} delivered, {per_minute:.1f} renders/min ({args.width}x{args.height}, classical, "
+                f"{args.render_workers if not args.redis else args.workers} worker(s)); settled {waited:.1f} s after "
+                "the last update"
+            )
+            sent = len(s.telegram.calls) + len(s.graph.calls)
+            print(f"platform calls answered by the emulators: {sent}; Graph rejections {len(s.graph.rejections)}")
+            print(f"audit: {result.line()}")
+            print(f"JOBS LOST {result.jobs_lost}; CREDITS DRIFT {result.credits_drift}")
+            if s.failures:
+                print("first failures:", s.failures[:5])
+    print(f"{load_average()} (after)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--messages", type=int, default=3)
+    parser.add_argument("--photo-every", type=int, default=25)
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--deadline", type=float, default=300, help="stop starting users after this many seconds")
+    parser.add_argument("--settle", type=float, default=300, help="wait at most this long for renders")
+    parser.add_argument("--postgres", action="store_true")
+    parser.add_argument("--redis", action="store_true", help="Redis queue and `python -m bot worker` processes")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--render-workers", type=int, default=1)
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
