@@ -1,8 +1,8 @@
 """One interface for every segmentation backend, and the choice between them.
 
 A backend's `predict` maps RGB uint8 arrays to coarse float mattes in [0, 1] at any resolution of
-the same framing; `render.matte` refines them at full resolution. The U^2-Net backend is the only
-one that imports torch at construction; the classical one needs OpenCV only.
+the same framing; `render.matte` refines them at full resolution. The U^2-Net and IS-Net backends
+are the only ones that import torch at construction; the classical one needs OpenCV only.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 from render.errors import WeightsError
 
 if TYPE_CHECKING:
+    from render.isnet import ISNetDIS
     from render.u2net import U2Net
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,55 @@ class U2NetSegmenter:
             return [m.copy() for m in pred.cpu().numpy()]
 
 
+class ISNetSegmenter:
+    """An IS-Net (DIS) in torch, run as its reference inference does: bilinear resize to a square
+    `input_side` (1024 in production), [0, 1] minus 0.5 over 1.0, the side1 map resized back to each
+    image's size and min-max normalised. Small batches: one 1024 px image needs ~1 GB of activations."""
+
+    batch = 2
+
+    def __init__(
+        self, model: ISNetDIS, *, input_side: int | None = None, name: str = "isnet", device: str | None = None
+    ) -> None:
+        import torch
+
+        from render.isnet import INPUT_SIDE
+
+        self.name = name
+        self.input_side = input_side or INPUT_SIDE
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model = model.eval().to(self.device)
+        self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+
+    def predict(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        out: list[np.ndarray] = []
+        for start in range(0, len(images), self.batch):
+            out.extend(self._batch(images[start : start + self.batch]))
+        return out
+
+    def _batch(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        import torch
+        import torch.nn.functional as F
+
+        from render.isnet import MEAN, STD
+
+        side = (self.input_side, self.input_side)
+        with torch.inference_mode():
+            squares = []
+            for image in images:
+                pixels = torch.from_numpy(np.array(image[..., :3], dtype=np.uint8, copy=True)).to(self.device)
+                pixels = pixels.permute(2, 0, 1)[None].float()
+                squares.append(F.interpolate(pixels, size=side, mode="bilinear", align_corners=False).floor_())
+            batch = torch.cat(squares).div_(255.0).sub_(MEAN).div_(STD)
+            pred = self.model(batch.contiguous(memory_format=torch.channels_last)).float()
+            out = []
+            for i, image in enumerate(images):
+                m = F.interpolate(pred[i : i + 1], size=image.shape[:2], mode="bilinear", align_corners=False)[0, 0]
+                m = (m - m.min()) / (m.max() - m.min()).clamp_min(1e-6)
+                out.append(m.cpu().numpy().astype(np.float32, copy=True))
+            return out
+
+
 def default_models_dir() -> Path:
     return Path(os.environ.get("NEXORAZ_MODELS_DIR") or "./data/models")
 
@@ -82,11 +132,21 @@ def load_segmenter(
     weights: Path | None = None,
     *,
     device: str | None = None,
+    input_side: int | None = None,
 ) -> Segmenter:
     """`auto`: u2netp when its converted weights are present, else the classical fallback (logged).
-    `u2netp`: those weights or WeightsError. `classical`. `custom`: `weights`, loaded strictly."""
+    `u2netp`: those weights or WeightsError. `classical`. `custom`: `weights`, loaded strictly: an
+    IS-Net state dict (official DIS layout) or a U^2-Net one (u2netp or full, folded or with
+    BatchNorm). `input_side` overrides the IS-Net's square input (1024, what it was trained at)."""
     from render.classical import ClassicalSegmenter
-    from render.weights import is_fetched, load_weights, weights_path
+    from render.weights import (
+        is_fetched,
+        isnet_from_state,
+        load_weights,
+        read_state_dict,
+        u2net_from_state,
+        weights_path,
+    )
 
     directory = models_dir or default_models_dir()
     if kind == "classical":
@@ -94,7 +154,14 @@ def load_segmenter(
     if kind == "custom":
         if weights is None:
             raise WeightsError("the custom segmenter needs a weights file")
-        return U2NetSegmenter(load_weights(weights, require_checksum=False), name="custom", device=device)
+        from render.isnet import looks_like_isnet
+
+        state = read_state_dict(weights, require_checksum=False)
+        if looks_like_isnet(state):
+            isnet = ISNetSegmenter(isnet_from_state(state, weights.name), input_side=input_side, device=device)
+            log.info("custom segmenter: IS-Net from %s, %d px input", weights, isnet.input_side)
+            return isnet
+        return U2NetSegmenter(u2net_from_state(state, weights.name), name="custom", device=device)
     if kind == "u2netp" or (kind == "auto" and is_fetched(directory)):
         return U2NetSegmenter(load_weights(weights_path(directory)), device=device)
     if kind == "auto":

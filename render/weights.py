@@ -1,4 +1,5 @@
-"""Segmentation weights: fetch the published u2netp export, verify it, convert it, load strictly.
+"""Segmentation weights: fetch the published u2netp export, verify it, convert it, load strictly;
+load an operator's own U^2-Net or IS-Net state dict strictly.
 
 `fetch_u2netp` runs at install time (`python -m bot models fetch`), never at render time. torch and
 onnx are imported inside the functions that need them.
@@ -22,6 +23,7 @@ from render.errors import WeightsError, WeightsUnavailable
 if TYPE_CHECKING:
     import torch
 
+    from render.isnet import ISNetDIS
     from render.u2net import U2Net
 
 log = logging.getLogger(__name__)
@@ -196,13 +198,12 @@ def verify_checksum(path: Path, expected: str | None = None) -> dict[str, str]:
     return meta
 
 
-def load_weights(path: Path, *, expected_sha256: str | None = None, require_checksum: bool = True) -> U2Net:
-    """Build the network the file describes (u2netp or full U^2-Net, folded or with BatchNorm) and load
-    it strictly: every key used, every shape checked. Raises WeightsError otherwise."""
+def read_state_dict(
+    path: Path, *, expected_sha256: str | None = None, require_checksum: bool = True
+) -> dict[str, torch.Tensor]:
+    """The tensors of a weights file (checksum checked when one is expected or recorded beside it),
+    unwrapped from a `{"state_dict": ...}` checkpoint. Raises WeightsError otherwise."""
     import torch
-
-    from render.convert import to_folded_state
-    from render.u2net import U2NetFull, U2NetP
 
     meta = verify_checksum(path, expected_sha256)
     if require_checksum and not (expected_sha256 or meta.get("sha256")):
@@ -215,6 +216,20 @@ def load_weights(path: Path, *, expected_sha256: str | None = None, require_chec
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsError(f"{path.name} is not a state dict of tensors")
+    return dict(state)
+
+
+def load_weights(path: Path, *, expected_sha256: str | None = None, require_checksum: bool = True) -> U2Net:
+    """Build the network the file describes (u2netp or full U^2-Net, folded or with BatchNorm) and load
+    it strictly: every key used, every shape checked. Raises WeightsError otherwise."""
+    state = read_state_dict(path, expected_sha256=expected_sha256, require_checksum=require_checksum)
+    return u2net_from_state(state, path.name)
+
+
+def u2net_from_state(state: dict[str, torch.Tensor], name: str) -> U2Net:
+    from render.convert import to_folded_state
+    from render.u2net import U2NetFull, U2NetP
+
     errors = []
     for build in (U2NetP, U2NetFull):
         model = build()
@@ -225,4 +240,44 @@ def load_weights(path: Path, *, expected_sha256: str | None = None, require_chec
             errors.append(str(exc).splitlines()[0])
             continue
         return model.eval()
-    raise WeightsError(f"{path.name} fits no supported network: {'; '.join(errors)}")
+    raise WeightsError(f"{name} fits no supported network: {'; '.join(errors)}")
+
+
+def _few(keys: set[str]) -> str:
+    shown = sorted(keys)[:5]
+    return ", ".join(shown) + (f" (+{len(keys) - len(shown)} more)" if len(keys) > len(shown) else "")
+
+
+def isnet_from_state(state: dict[str, torch.Tensor], name: str) -> ISNetDIS:
+    """An IS-Net (official DIS layout) loaded strictly: a WeightsError names the missing, unexpected
+    and misshapen keys. A checkpoint from before BatchNorm counted its batches (no
+    `num_batches_tracked` at all) gets those unused counters as zeros."""
+    import torch
+
+    from render.isnet import ISNetDIS
+
+    with torch.device("meta"):  # shapes only: the file's tensors become the parameters
+        model = ISNetDIS()
+    own = model.state_dict()
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    if not any(key.endswith("num_batches_tracked") for key in state):
+        for key in own:
+            if key.endswith("num_batches_tracked"):
+                state[key] = torch.zeros((), dtype=torch.long)
+    missing, unexpected = set(own) - set(state), set(state) - set(own)
+    problems = []
+    if missing:
+        problems.append(f"missing keys: {_few(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys: {_few(unexpected)}")
+    bad = {k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape)}
+    if bad:
+        shapes = [f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}" for k in sorted(bad)[:3]]
+        problems.append("wrong shapes: " + ", ".join(shapes))
+    if problems:
+        raise WeightsError(f"{name} is not a complete IS-Net state dict: {'; '.join(problems)}")
+    try:
+        model.load_state_dict(state, strict=True, assign=True)
+    except RuntimeError as exc:
+        raise WeightsError(f"{name}: {str(exc).splitlines()[0]}") from None
+    return model.eval()
