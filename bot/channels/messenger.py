@@ -23,7 +23,6 @@ from aiohttp import web
 
 from bot.channels.base import MediaUnavailable
 from bot.channels.meta import (
-    SIGNATURE_HEADER,
     GraphClient,
     GraphError,
     Outbox,
@@ -34,7 +33,7 @@ from bot.channels.meta import (
     download_capped,
     handshake,
     has_bengali,
-    signature_status,
+    signed_payload,
     split_text,
     truncate,
 )
@@ -127,17 +126,9 @@ class MessengerChannel:
         return handshake(request, self._settings.messenger_verify_token)
 
     async def webhook(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        refused = signature_status(body, request.headers.get(SIGNATURE_HEADER), self._settings.messenger_app_secret)
-        if refused:
-            log.warning("messenger webhook with a %s signature refused", "missing" if refused == 401 else "wrong")
-            return web.Response(status=refused)
-        try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            return web.Response(status=400, text="malformed JSON")
-        if not isinstance(payload, dict):
-            return web.Response(status=400, text="expected an object")
+        payload = await signed_payload(request, self._settings.messenger_app_secret, self.name)
+        if isinstance(payload, web.Response):
+            return payload
         for entry in _dicts(payload.get("entry")):
             for item in _dicts(entry.get("messaging")):
                 for event in parse_messaging(item):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -48,6 +49,22 @@ def signature_status(body: bytes, header: str | None, app_secret: str) -> int | 
         return 401
     expected = "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
     return None if hmac.compare_digest(header.strip().lower().encode(), expected.encode()) else 403
+
+
+async def signed_payload(request: web.Request, app_secret: str, platform: str) -> dict[str, Any] | web.Response:
+    """The webhook's JSON object once its signature is right; else the response to answer with."""
+    body = await request.read()
+    refused = signature_status(body, request.headers.get(SIGNATURE_HEADER), app_secret)
+    if refused:
+        log.warning("%s webhook with a %s signature refused", platform, "missing" if refused == 401 else "wrong")
+        return web.Response(status=refused)
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return web.Response(status=400, text="malformed JSON")
+    if not isinstance(payload, dict):
+        return web.Response(status=400, text="expected an object")
+    return payload
 
 
 def sign(body: bytes, app_secret: str) -> str:

@@ -7,7 +7,6 @@ messages `to` a number. Payload shapes: ../shared/specs/whatsapp-business-messag
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import OrderedDict
@@ -20,7 +19,6 @@ from aiohttp import web
 from bot.channels.base import MediaUnavailable
 from bot.channels.meta import (
     MAX_MEDIA_BYTES,
-    SIGNATURE_HEADER,
     GraphClient,
     GraphError,
     Outbox,
@@ -29,7 +27,7 @@ from bot.channels.meta import (
     Window,
     handshake,
     has_bengali,
-    signature_status,
+    signed_payload,
     split_text,
     truncate,
 )
@@ -117,17 +115,9 @@ class WhatsAppChannel:
         return handshake(request, self._settings.whatsapp_verify_token)
 
     async def webhook(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        refused = signature_status(body, request.headers.get(SIGNATURE_HEADER), self._settings.whatsapp_app_secret)
-        if refused:
-            log.warning("whatsapp webhook with a %s signature refused", "missing" if refused == 401 else "wrong")
-            return web.Response(status=refused)
-        try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            return web.Response(status=400, text="malformed JSON")
-        if not isinstance(payload, dict):
-            return web.Response(status=400, text="expected an object")
+        payload = await signed_payload(request, self._settings.whatsapp_app_secret, self.name)
+        if isinstance(payload, web.Response):
+            return payload
         for value in _values(payload):
             for status in _dicts(value.get("statuses")):
                 self._record_status(status)
