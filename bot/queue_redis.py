@@ -21,11 +21,13 @@ reads one message at a time (a worker never holds work that it cannot start), an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 from taskiq import AckableMessage, Context, TaskiqDepends
 from taskiq_redis import RedisStreamBroker
 
@@ -49,14 +51,24 @@ class JobStreamBroker(RedisStreamBroker):
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
         async with Redis(connection_pool=self.connection_pool) as redis:
             while True:
-                claimed = await redis.xautoclaim(
-                    self.queue_name,
-                    self.consumer_group_name,
-                    self.consumer_name,
-                    min_idle_time=self.idle_timeout,
-                    start_id="0-0",
-                    count=1,
-                )
+                try:
+                    claimed = await redis.xautoclaim(
+                        self.queue_name,
+                        self.consumer_group_name,
+                        self.consumer_name,
+                        min_idle_time=self.idle_timeout,
+                        start_id="0-0",
+                        count=1,
+                    )
+                except ResponseError as error:
+                    if "NOGROUP" not in str(error):
+                        raise
+                    # Redis lost the stream (restarted without persistence, or the key was deleted): create
+                    # the group again instead of dying; the sweeper re-queues the jobs whose messages were lost.
+                    log.warning("queue: stream %s or its group is gone; creating it again", self.queue_name)
+                    with contextlib.suppress(ResponseError):  # BUSYGROUP: another worker was first
+                        await redis.xgroup_create(self.queue_name, self.consumer_group_name, id="0", mkstream=True)
+                    continue
                 entries = list(claimed[1]) if claimed else []
                 for msg_id, fields in entries:
                     if fields:  # None: the entry was deleted under its pending record
