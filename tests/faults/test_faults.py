@@ -49,6 +49,12 @@ async def test_worker_process_sigkilled_mid_render(tmp_path: Path) -> None:
 @pytest.mark.postgres
 async def test_postgres_connections_dropped_mid_traffic(tmp_path: Path) -> None:
     outcome = await scenarios.postgres_dropped(tmp_path, users=2, photos=1, settle_s=45)
+    a = outcome.audit
+    assert a.unfinished == [] and a.credits_drift == 0, outcome.line()  # no job stuck, not one credit off
+    if a.missing_jobs:
+        # Known bug (bench/RESULTS.md, bug 3): Dispatcher.dispatch turns a database error into an "internal
+        # error" reply and the channel answers 200, so the platform never redelivers the photo.
+        pytest.xfail(f"{a.missing_jobs} acknowledged photo(s) never became a job: {outcome.line()}")
     _clean(outcome)
 
 
