@@ -12,7 +12,7 @@ import asyncio
 import logging
 import multiprocessing
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import timedelta
@@ -28,6 +28,7 @@ from handlers.results import failure_reply, result_replies
 from storage import jobs, ledger
 from storage.blobs import BlobStore
 from storage.db import Database
+from storage.errors import is_transient
 from storage.models import RenderJob, StoredFile, User
 from storage.types import utcnow
 
@@ -43,6 +44,7 @@ CUSTOMER_SERVICE_WINDOW = timedelta(hours=24)
 DELIVERY_RETRIES = 5
 DELIVERY_BACKOFF_S = 1.0
 SWEEP_INTERVAL_S = 30.0
+TRANSIENT_RETRY_S = 1.0
 ACCEPTED_GRACE_S = 60.0
 
 
@@ -141,6 +143,7 @@ class JobRunner:
         self.pool = RenderPool(settings)
         self._tasks: list[asyncio.Task[None]] = []
         self.in_flight: set[int] = set()  # job ids being processed by this runner now
+        self._retries: set[asyncio.Task[None]] = set()
 
     async def start(self, *, consume: bool = True) -> None:
         """Queue the pending jobs, run the consumers and the sweeper. `consume=False` runs only the sweeper:
@@ -160,9 +163,9 @@ class JobRunner:
         return any(not task.done() for task in self._tasks)
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        for task in [*self._tasks, *self._retries]:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *self._retries, return_exceptions=True)
         self._tasks = []
         self.pool.close()
 
@@ -179,10 +182,33 @@ class JobRunner:
                 if self.metrics is not None:
                     self.metrics.job_ended("handed_back")
                 raise
-            except Exception:
-                log.exception("job %s: unexpected error; it will be retried after its lease", job_id)
+            except Exception as error:
+                if is_transient(error):  # the database or Redis blinked: try again soon, not after the lease
+                    log.warning("job %s: %s; retrying shortly", job_id, error)
+                    self._spawn(self._retry_later(job_id))
+                else:
+                    log.exception("job %s: unexpected error; it will be retried after its lease", job_id)
             finally:
                 self.in_flight.discard(job_id)
+
+    async def _retry_later(self, job_id: int) -> None:
+        for attempt in range(1, 6):
+            await asyncio.sleep(TRANSIENT_RETRY_S * attempt)
+            try:
+                async with self.db.transaction() as session:
+                    await jobs.release(session, job_id)  # a claim that went through before the failure
+            except Exception as error:
+                if not is_transient(error):
+                    raise
+                continue
+            await self.enqueue(job_id)
+            return
+        log.warning("job %s: still failing; the sweeper will pick it up", job_id)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
 
     async def _sweep(self) -> None:
         while True:

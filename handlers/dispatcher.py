@@ -11,11 +11,12 @@ from collections.abc import Awaitable, Callable
 
 from handlers import commands, privacy
 from handlers.context import Context, Services
-from handlers.errors import AppError
+from handlers.errors import AppError, ServiceUnavailable
 from handlers.i18n import catalog, locale_from_hint
 from handlers.model import Inbound, Kind, Reply, Text
 from handlers.router import Router
 from storage import events, ledger, users
+from storage.errors import is_transient
 from storage.users import Identity
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,18 @@ class Dispatcher:
         self.fallback = fallback
 
     async def dispatch(self, event: Inbound) -> list[Reply]:
+        """Replies once the event is recorded; ServiceUnavailable when it could not be (do not acknowledge)."""
+        try:
+            return await self._dispatch(event)
+        except ServiceUnavailable:
+            raise
+        except Exception as error:
+            if is_transient(error):
+                log.warning("event %s/%s not recorded (%s); left for redelivery", event.channel, event.event_id, error)
+                raise ServiceUnavailable(str(error)) from error
+            raise
+
+    async def _dispatch(self, event: Inbound) -> list[Reply]:
         identity = Identity(event.channel.value, event.user_id)
         observer = self.services.observer
         if observer is not None:
@@ -69,12 +82,24 @@ class Dispatcher:
                 notices = await privacy.before_route(event, ctx)  # policy-change notice, /delete cancelling
                 replies = notices + await self._handle(event, ctx)
                 after_commit = ctx.after_commit
-        except Exception:
+        except Exception as error:
+            if is_transient(error):
+                raise
             log.exception("event %s/%s failed", event.channel, event.event_id)
             lang = locale_from_hint(event.locale_hint)
             return [Text(text=catalog(lang)("error-internal"))]
         for action in after_commit:
-            await action()
+            try:
+                await action()
+            except Exception as error:  # recorded already: the sweeper re-queues what was not queued
+                if not is_transient(error):
+                    raise
+                log.warning(
+                    "event %s/%s: after-commit step failed (%s); the sweeper retries",
+                    event.channel,
+                    event.event_id,
+                    error,
+                )
         return replies
 
     async def _handle(self, event: Inbound, ctx: Context) -> list[Reply]:

@@ -17,6 +17,11 @@ class AppError(Exception):
         self.args_for_message = args
 
 
+class ServiceUnavailable(Exception):
+    """The database or Redis failed before the event was recorded: the channel must not acknowledge it
+    (webhook 500, polling offset kept) so that the platform delivers it again."""
+
+
 class BadInput(AppError):
     key = "error-bad-input"
 

@@ -40,6 +40,7 @@ from bot.channels.telegram_send import TelegramSender
 from bot.errors import OperatorError
 from bot.settings import Settings
 from handlers.dispatcher import Dispatcher
+from handlers.errors import ServiceUnavailable
 from handlers.model import Reply
 from storage import users
 from storage.users import Identity
@@ -202,8 +203,15 @@ class TelegramChannel:
                 continue
             if not updates:
                 continue
-            await self._handle_batch(updates)
-            offset = max(u.update_id for u in updates) + 1
+            unrecorded = await self._handle_batch(updates)
+            if unrecorded is None:
+                offset = max(u.update_id for u in updates) + 1
+                continue
+            # The database or Redis is down: confirm nothing from the first unrecorded update on, so Telegram
+            # sends them again (those recorded meanwhile are deduplicated), and give the service a moment.
+            offset = unrecorded
+            failures += 1
+            await asyncio.sleep(min(2.0**failures, 30.0))
 
     async def _get_updates(self, offset: int | None) -> list[Any]:
         try:
@@ -229,20 +237,26 @@ class TelegramChannel:
                     good.append(_Skipped(_update_id(item)))
             return good
 
-    async def _handle_batch(self, updates: Iterable[Any]) -> None:
-        """Chats in parallel, each chat's updates in order; returns when all are recorded (or failed)."""
+    async def _handle_batch(self, updates: Iterable[Any]) -> int | None:
+        """Chats in parallel, each chat's updates in order. Returns the first update id that could not be
+        recorded (the database or Redis was down), or None when every update is recorded (or was bad)."""
         by_chat: dict[str, list[Any]] = {}
         for update in updates:
             by_chat.setdefault(_chat_key(update), []).append(update)
+        unrecorded: list[int] = []
 
         async def run(chat_updates: list[Any]) -> None:
             for update in chat_updates:
                 try:
                     await self.handle(update)
+                except ServiceUnavailable:
+                    unrecorded.append(update.update_id)
+                    return  # keep this chat's order: the rest comes again with it
                 except Exception:  # a bad update never stops polling; the dispatcher logged its own failures
                     log.exception("telegram update %s failed", update.update_id)
 
         await asyncio.gather(*(run(u) for u in by_chat.values()))
+        return min(unrecorded) if unrecorded else None
 
     # Helpers ------------------------------------------------------------------------------------
 

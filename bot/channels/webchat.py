@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import BodyPartReader, web
 
+from handlers.errors import ServiceUnavailable
 from handlers.i18n import catalog, locale_from_hint
 from handlers.model import (
     Album,
@@ -210,8 +211,18 @@ class WebChat:
         payload = body.get("payload") if isinstance(body.get("payload"), str) else None
         kind = Kind.BUTTON if payload else Kind.TEXT
         event = self._event(request, visitor, kind, body.get("id"), text=text or "", payload=payload)
-        replies = await self._dispatch(event)
+        try:
+            replies = await self._dispatch(event)
+        except ServiceUnavailable:
+            return self._unavailable(request, visitor, fresh)
         response = web.json_response({"replies": [self._serialize(visitor, r) for r in replies]})
+        self._remember(response, visitor, fresh)
+        return response
+
+    def _unavailable(self, request: web.Request, visitor: str, fresh: bool) -> web.Response:
+        """Nothing was recorded: say so (503), and the visitor sends again; nothing was charged."""
+        text = catalog(locale_from_hint(_accept_language(request)))("error-unavailable")
+        response = web.json_response({"replies": [{"type": "text", "text": text}]}, status=503)
         self._remember(response, visitor, fresh)
         return response
 
@@ -251,7 +262,10 @@ class WebChat:
             kind = Kind.ALBUM_ITEM if album else (Kind.PHOTO if ref.mime in IMAGE_MIMES else Kind.DOCUMENT)
             event_id = f"{message_id}-{index}" if message_id else None
             event = self._event(request, visitor, kind, event_id, media=(ref,), album_key=album)
-            replies.extend(self._serialize(visitor, r) for r in await self._dispatch(event))
+            try:
+                replies.extend(self._serialize(visitor, r) for r in await self._dispatch(event))
+            except ServiceUnavailable:
+                return self._unavailable(request, visitor, fresh)
         response = web.json_response({"replies": replies})
         self._remember(response, visitor, fresh)
         return response

@@ -51,4 +51,5 @@ button-stale = That button is no longer active. Type "help" to see what I can do
 
 error-internal = Sorry, something went wrong on our side. Please try again in a minute; your credits are safe.
 error-bad-input = I could not understand that. Type "help" to see what I can do.
+error-unavailable = Sorry, we could not take your message just now. Please send it again in a minute; nothing was charged.
 error-rate-limited = You are sending messages very quickly. Please wait a minute and try again.

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 from bot.channels.telegram import WEBHOOK_PATH
@@ -115,3 +116,27 @@ async def test_polling_mode_has_no_webhook_route(tmp_path: Path, emulator: Teleg
         url = f"http://127.0.0.1:{app.port}{WEBHOOK_PATH}"
         assert await _post(url, emulator.message(CHAT, "/start"), SECRET) in (404, 405)
         assert emulator.calls_to("deleteWebhook", ok=True)
+
+
+async def test_polling_keeps_an_unrecorded_update_for_redelivery(
+    tmp_path: Path, emulator: TelegramAPIEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (fault suite, bug 3): a database outage must not confirm the update's offset."""
+    from sqlalchemy.exc import OperationalError
+
+    from storage import events
+
+    real, calls = events.claim, []
+
+    async def flaky(session, channel, event_id):  # type: ignore[no-untyped-def]
+        calls.append(event_id)
+        if len(calls) == 1:
+            raise OperationalError("INSERT", {}, ConnectionResetError("connection lost"))
+        return await real(session, channel, event_id)
+
+    monkeypatch.setattr("handlers.dispatcher.events.claim", flaky)
+    async with running_app(telegram_settings(tmp_path, emulator)):
+        emulator.push(emulator.message(4242, "/help"))
+        await emulator.wait_for(lambda: emulator.texts(4242), timeout=30)
+        assert len(emulator.texts(4242)) == 1
+        assert calls[0] == calls[1]  # the same update, delivered again after the outage
