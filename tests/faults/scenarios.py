@@ -47,16 +47,15 @@ async def traffic(s: Stack, users: int, photos: int, *, tag: str, retries: int =
     async def one(channel: str, n: int) -> None:
         for word in ("hi", "credits"):
             for attempt in range(retries + 1):  # a platform redelivers what was not acknowledged with 200
-                before = len(s.failures)
                 if channel == "web":
-                    await s.web_text(f"{tag}-v{n}", word)
+                    took = await s.web_text(f"{tag}-v{n}", word)
                 elif channel == "telegram":
-                    await s.tg_text(hash((tag, n)) % 10_000_000 + 1, word)
+                    took = await s.tg_text(hash((tag, n)) % 10_000_000 + 1, word)
                 elif channel == "whatsapp":
-                    await s.wa_text(f"88017{abs(hash((tag, n))) % 10_000_000:07d}", word)
+                    took = await s.wa_text(f"88017{abs(hash((tag, n))) % 10_000_000:07d}", word)
                 else:
-                    await s.fb_text(str(9_200_000_000 + abs(hash((tag, n))) % 10_000_000), word)
-                if len(s.failures) == before:
+                    took = await s.fb_text(str(9_200_000_000 + abs(hash((tag, n))) % 10_000_000), word)
+                if took == took:  # this request's own answer was 200 (NaN otherwise)
                     break
                 await asyncio.sleep(0.3 * (attempt + 1))
         if n < photos:
@@ -74,9 +73,10 @@ async def photo_with_retries(s: Stack, channel: str, n: int, tag: str, photo: by
 
     if channel == "web":
         for attempt in range(retries + 1):
-            before = len(s.failures)
-            await s.web_photo(f"{tag}-v{n}", photo)
-            if len(s.failures) == before:
+            # Judge this request by its own answer: `s.failures` is shared by every concurrent sender, and a
+            # spurious retry of a web upload is a new photo (it met "previous photos still being made").
+            took = await s.web_photo(f"{tag}-v{n}", photo)
+            if took == took:  # a number, not NaN: this upload was answered 200
                 return
             await asyncio.sleep(0.3 * (attempt + 1))
         return
@@ -99,9 +99,8 @@ async def photo_with_retries(s: Stack, channel: str, n: int, tag: str, photo: by
         url, body = s.base + "/webhooks/messenger", json.dumps(fb_envelope(event)).encode()
         headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, FB_SECRET)}
     for attempt in range(retries + 1):
-        before = len(s.failures)
-        await s._timed(channel + " photo", s.http.post(url, data=body, headers=headers))
-        if len(s.failures) == before:
+        took = await s._timed(channel + " photo", s.http.post(url, data=body, headers=headers))
+        if took == took:  # this request's own answer was 200 (s.failures is shared by concurrent senders)
             s.photos_acknowledged += 1
             return
         await asyncio.sleep(0.3 * (attempt + 1))
