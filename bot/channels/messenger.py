@@ -13,7 +13,6 @@ import json
 import logging
 import re
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -23,15 +22,12 @@ from aiohttp import web
 
 from bot.channels.base import MediaUnavailable
 from bot.channels.meta import (
-    GraphClient,
     GraphError,
-    Outbox,
+    MetaChannel,
     OutsideWindow,
     TooLarge,
     Unreachable,
-    Window,
     download_capped,
-    handshake,
     has_bengali,
     signed_payload,
     split_text,
@@ -58,29 +54,20 @@ PROFILE_LOCALES = (("default", "en"), ("bn_IN", "bn"))  # Facebook's Bengali loc
 _REF = re.compile(r"^[A-Za-z0-9_\-+/=:.\u0980-\u09ff]{1,64}$")
 
 
-class MessengerChannel:
+class MessengerChannel(MetaChannel):
     name = "messenger"
 
     def __init__(self, settings: Settings, dispatcher: Dispatcher, *, clock: Callable[[], float] = time.time) -> None:
-        self._settings = settings
-        self._dispatcher = dispatcher
-        self.window = Window(clock)
-        self.outbox = Outbox()
-        self._graph: GraphClient | None = None
+        super().__init__(
+            settings,
+            dispatcher,
+            token=settings.messenger_page_access_token,
+            verify_token=settings.messenger_verify_token,
+            clock=clock,
+        )
         self._cdn: httpx.AsyncClient | None = None
-        self._progress_sent: OrderedDict[tuple[str, str], None] = OrderedDict()
-
-    @property
-    def graph(self) -> GraphClient:
-        if self._graph is None:
-            self._graph = GraphClient(self._settings.graph_api_base, self._settings.messenger_page_access_token)
-        return self._graph
 
     # Channel protocol ---------------------------------------------------------------------------
-
-    def add_routes(self, app: web.Application) -> None:
-        app.router.add_get("/webhooks/messenger", self.verify)
-        app.router.add_post("/webhooks/messenger", self.webhook)
 
     async def start(self) -> None:
         try:
@@ -89,10 +76,7 @@ class MessengerChannel:
             log.warning("messenger profile (menu, get started, greeting) not set: %s", error)
 
     async def stop(self) -> None:
-        await self.outbox.drain()
-        if self._graph is not None:
-            await self._graph.aclose()
-            self._graph = None
+        await super().stop()
         if self._cdn is not None:
             await self._cdn.aclose()
             self._cdn = None
@@ -121,9 +105,6 @@ class MessengerChannel:
             raise MediaUnavailable(f"attachment: {exc}") from exc
 
     # Webhooks -----------------------------------------------------------------------------------
-
-    async def verify(self, request: web.Request) -> web.Response:
-        return handshake(request, self._settings.messenger_verify_token)
 
     async def webhook(self, request: web.Request) -> web.Response:
         payload = await signed_payload(request, self._settings.messenger_app_secret, self.name)
@@ -167,10 +148,7 @@ class MessengerChannel:
                 for item in reply.items:
                     await self._file(chat_id, item)
             case Progress():
-                if (chat_id, reply.key) not in self._progress_sent:  # no edit in place: say it once
-                    self._progress_sent[(chat_id, reply.key)] = None
-                    while len(self._progress_sent) > 10_000:
-                        self._progress_sent.popitem(last=False)
+                if self.first_progress(chat_id, reply.key):
                     await self._send_one(chat_id, Text(text=reply.text))
             case ChatAction():
                 await self._action(chat_id, "typing_on")

@@ -12,13 +12,18 @@ import hmac
 import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from aiohttp import web
 
 from bot.channels import text as text_rules
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from handlers.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +252,7 @@ class Window:
 
 # Text -------------------------------------------------------------------------------------------
 
+
 def truncate(text: str, limit: int) -> str:
     """A title: whitespace collapsed, at most `limit` code points (what Meta counts), whole graphemes."""
     return text_rules.truncate(" ".join(text.split()), limit)
@@ -296,3 +302,55 @@ class Outbox:
         """Wait for everything submitted so far (tests, and a clean stop)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+# What both Meta channels share --------------------------------------------------------------------
+
+
+class MetaChannel:
+    """The Graph client, the webhook routes and handshake, the window and the outbox of a Meta channel."""
+
+    name = "meta"
+
+    def __init__(
+        self, settings: Settings, dispatcher: Dispatcher, *, token: str, verify_token: str, clock: Callable[[], float]
+    ) -> None:
+        self._settings = settings
+        self._dispatcher = dispatcher
+        self._token = token
+        self._verify_token = verify_token
+        self.window = Window(clock)
+        self.outbox = Outbox()
+        self._graph: GraphClient | None = None
+        self._progress_sent: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    @property
+    def graph(self) -> GraphClient:
+        if self._graph is None:
+            self._graph = GraphClient(self._settings.graph_api_base, self._token)
+        return self._graph
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_get(f"/webhooks/{self.name}", self.verify)
+        app.router.add_post(f"/webhooks/{self.name}", self.webhook)
+
+    async def verify(self, request: web.Request) -> web.Response:
+        return handshake(request, self._verify_token)
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        await self.outbox.drain()
+        if self._graph is not None:
+            await self._graph.aclose()
+            self._graph = None
+
+    def first_progress(self, chat_id: str, key: str) -> bool:
+        """Neither platform edits a message in place: a progress line is said once per (chat, key)."""
+        if (chat_id, key) in self._progress_sent:
+            return False
+        self._progress_sent[(chat_id, key)] = None
+        while len(self._progress_sent) > 10_000:
+            self._progress_sent.popitem(last=False)
+        return True

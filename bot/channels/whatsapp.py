@@ -19,13 +19,10 @@ from aiohttp import web
 from bot.channels.base import MediaUnavailable
 from bot.channels.meta import (
     MAX_MEDIA_BYTES,
-    GraphClient,
     GraphError,
-    Outbox,
+    MetaChannel,
     OutsideWindow,
     TooLarge,
-    Window,
-    handshake,
     has_bengali,
     signed_payload,
     split_text,
@@ -53,39 +50,24 @@ IGNORED_TYPES = frozenset(
 )  # a thumbs-up or a changed number needs no answer  # Bangladesh's country code
 
 
-class WhatsAppChannel:
+class WhatsAppChannel(MetaChannel):
     name = "whatsapp"
 
     def __init__(self, settings: Settings, dispatcher: Dispatcher, *, clock: Callable[[], float] = time.time) -> None:
-        self._settings = settings
-        self._dispatcher = dispatcher
+        super().__init__(
+            settings,
+            dispatcher,
+            token=settings.whatsapp_access_token,
+            verify_token=settings.whatsapp_verify_token,
+            clock=clock,
+        )
         self._phone_id = settings.whatsapp_phone_number_id
-        self.window = Window(clock)
-        self.outbox = Outbox()
-        self._graph: GraphClient | None = None
         self._last_message: OrderedDict[str, str] = OrderedDict()  # chat -> last inbound wamid (typing)
-        self._progress_sent: OrderedDict[tuple[str, str], None] = OrderedDict()
-
-    @property
-    def graph(self) -> GraphClient:
-        if self._graph is None:
-            self._graph = GraphClient(self._settings.graph_api_base, self._settings.whatsapp_access_token)
-        return self._graph
 
     # Channel protocol ---------------------------------------------------------------------------
 
-    def add_routes(self, app: web.Application) -> None:
-        app.router.add_get("/webhooks/whatsapp", self.verify)
-        app.router.add_post("/webhooks/whatsapp", self.webhook)
-
     async def start(self) -> None:
         _ = self.graph
-
-    async def stop(self) -> None:
-        await self.outbox.drain()
-        if self._graph is not None:
-            await self._graph.aclose()
-            self._graph = None
 
     async def send(self, chat_id: str, replies: Sequence[Reply]) -> None:
         if not self.window.is_open(chat_id):
@@ -110,9 +92,6 @@ class WhatsAppChannel:
             raise MediaUnavailable(f"media {file_id}: {exc}") from exc
 
     # Webhooks -----------------------------------------------------------------------------------
-
-    async def verify(self, request: web.Request) -> web.Response:
-        return handshake(request, self._settings.whatsapp_verify_token)
 
     async def webhook(self, request: web.Request) -> web.Response:
         payload = await signed_payload(request, self._settings.whatsapp_app_secret, self.name)
@@ -179,8 +158,7 @@ class WhatsAppChannel:
                 for item in reply.items:
                     await self._file(chat_id, item)
             case Progress():
-                if (chat_id, reply.key) not in self._progress_sent:  # no edit in place: say it once
-                    self._remember(self._progress_sent, (chat_id, reply.key), None)
+                if self.first_progress(chat_id, reply.key):
                     await self._send_one(chat_id, Text(text=reply.text))
             case ChatAction():
                 last = self._last_message.get(chat_id)
