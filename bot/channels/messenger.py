@@ -36,8 +36,8 @@ from bot.channels.meta import (
 from bot.settings import Settings
 from handlers.dispatcher import Dispatcher
 from handlers.i18n import catalog
-from handlers.model import Album, ChatAction, Choice, Document, Image, Inbound, Kind, MediaRef, Progress, Reply, Text
 from handlers.model import Channel as ChannelName
+from handlers.model import Choice, Document, Image, Inbound, Kind, MediaRef, Reply, Text
 from storage import users
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ class MessengerChannel(MetaChannel):
             raise OutsideWindow("the user last wrote more than 24 hours ago", code=10, subcode=2018278)
         try:
             for reply in replies:
-                await self._send_one(chat_id, reply)
+                await self.send_reply(chat_id, reply)
         except Unreachable:
             async with self._dispatcher.services.db.transaction() as session:
                 await users.mark_unreachable(session, users.Identity(self.name, chat_id))
@@ -135,23 +135,12 @@ class MessengerChannel(MetaChannel):
     async def _action(self, chat_id: str, action: str) -> None:
         await self.graph.post("me/messages", {"recipient": {"id": chat_id}, "sender_action": action})
 
-    async def _send_one(self, chat_id: str, reply: Reply) -> None:
-        match reply:
-            case Text():
-                for chunk in split_text(reply.text, TEXT_LIMIT):
-                    await self._message(chat_id, {"text": chunk})
-            case Choice():
-                await self._choice(chat_id, reply)
-            case Image() | Document():
-                await self._file(chat_id, reply)
-            case Album():
-                for item in reply.items:
-                    await self._file(chat_id, item)
-            case Progress():
-                if self.first_progress(chat_id, reply.key):
-                    await self._send_one(chat_id, Text(text=reply.text))
-            case ChatAction():
-                await self._action(chat_id, "typing_on")
+    async def send_text(self, chat_id: str, text: Text) -> None:
+        for chunk in split_text(text.text, TEXT_LIMIT):
+            await self._message(chat_id, {"text": chunk})
+
+    async def show_activity(self, chat_id: str) -> None:
+        await self._action(chat_id, "typing_on")
 
     async def _choice(self, chat_id: str, choice: Choice) -> None:
         *before, last = split_text(choice.text or "…", TEXT_LIMIT)
@@ -193,7 +182,7 @@ class MessengerChannel(MetaChannel):
             chat_id, {"attachment": {"type": kind, "payload": {"attachment_id": str(uploaded["attachment_id"])}}}
         )
         if item.caption:  # attachments carry no caption on Messenger
-            await self._send_one(chat_id, Text(text=item.caption))
+            await self.send_text(chat_id, Text(text=item.caption))
 
 
 # The page's profile -----------------------------------------------------------------------------

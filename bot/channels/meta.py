@@ -20,6 +20,7 @@ import httpx
 from aiohttp import web
 
 from bot.channels import text as text_rules
+from handlers.model import Album, ChatAction, Choice, Document, Image, Progress, Reply, Text
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -345,6 +346,36 @@ class MetaChannel:
         if self._graph is not None:
             await self._graph.aclose()
             self._graph = None
+
+    async def send_reply(self, chat_id: str, reply: Reply) -> None:
+        """One reply, in the terms both platforms share; the platform-specific calls are the hooks below."""
+        match reply:
+            case Text():
+                await self.send_text(chat_id, reply)
+            case Choice():
+                await self._choice(chat_id, reply)
+            case Image() | Document():
+                await self._file(chat_id, reply)
+            case Album():
+                for item in reply.items:
+                    await self._file(chat_id, item)
+            case Progress():
+                if self.first_progress(chat_id, reply.key):
+                    await self.send_text(chat_id, Text(text=reply.text))
+            case ChatAction():
+                await self.show_activity(chat_id)
+
+    async def send_text(self, chat_id: str, text: Text) -> None:
+        raise NotImplementedError
+
+    async def _choice(self, chat_id: str, choice: Choice) -> None:
+        raise NotImplementedError
+
+    async def _file(self, chat_id: str, file: Image | Document) -> None:
+        raise NotImplementedError
+
+    async def show_activity(self, chat_id: str) -> None:
+        raise NotImplementedError
 
     def first_progress(self, chat_id: str, key: str) -> bool:
         """Neither platform edits a message in place: a progress line is said once per (chat, key)."""

@@ -31,8 +31,8 @@ from bot.channels.meta import (
 from bot.settings import Settings
 from handlers.dispatcher import Dispatcher
 from handlers.i18n import catalog
-from handlers.model import Album, ChatAction, Choice, Document, Image, Inbound, Kind, MediaRef, Progress, Reply, Text
 from handlers.model import Channel as ChannelName
+from handlers.model import Choice, Document, Image, Inbound, Kind, MediaRef, Reply, Text
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class WhatsAppChannel(MetaChannel):
             log.info("whatsapp %s: outside the 24-hour window, %d replies not sent", chat_id, len(replies))
             raise OutsideWindow("the user last wrote more than 24 hours ago", code=131047)
         for reply in replies:
-            await self._send_one(chat_id, reply)
+            await self.send_reply(chat_id, reply)
 
     async def fetch_media(self, file_id: str) -> bytes:
         try:
@@ -145,25 +145,14 @@ class WhatsAppChannel(MetaChannel):
         }
         await self.graph.post(f"{self._phone_id}/messages", payload)
 
-    async def _send_one(self, chat_id: str, reply: Reply) -> None:
-        match reply:
-            case Text():
-                for chunk in split_text(reply.text, TEXT_LIMIT):
-                    await self._post(chat_id, "text", {"body": chunk, "preview_url": reply.link_preview})
-            case Choice():
-                await self._choice(chat_id, reply)
-            case Image() | Document():
-                await self._file(chat_id, reply)
-            case Album():
-                for item in reply.items:
-                    await self._file(chat_id, item)
-            case Progress():
-                if self.first_progress(chat_id, reply.key):
-                    await self._send_one(chat_id, Text(text=reply.text))
-            case ChatAction():
-                last = self._last_message.get(chat_id)
-                if last:
-                    await self._typing(last)
+    async def send_text(self, chat_id: str, text: Text) -> None:
+        for chunk in split_text(text.text, TEXT_LIMIT):
+            await self._post(chat_id, "text", {"body": chunk, "preview_url": text.link_preview})
+
+    async def show_activity(self, chat_id: str) -> None:
+        last = self._last_message.get(chat_id)  # WhatsApp's typing indicator rides on a received message
+        if last:
+            await self._typing(last)
 
     async def _choice(self, chat_id: str, choice: Choice) -> None:
         *before, body = split_text(choice.text or "…", BODY_LIMIT)
