@@ -22,11 +22,29 @@ class Channel(Protocol):
     async def stop(self) -> None: ...
 
     async def send(self, chat_id: str, replies: Sequence[Reply]) -> None:
-        """Deliver replies outside a request (render results from workers)."""
+        """Deliver replies outside a request (render results from workers).
+
+        Returns only when the platform accepted every reply; otherwise raises `Refused` or `Unavailable`."""
 
     async def fetch_media(self, file_id: str) -> bytes:
-        """Download a file the user sent (`MediaRef.file_id`); raises `MediaUnavailable` when it cannot."""
+        """Download a file the user sent (`MediaRef.file_id`); raises `Refused` or `Unavailable` when it cannot."""
 
 
-class MediaUnavailable(Exception):
+class ChannelError(Exception):
+    """The channel contract: `send` and `fetch_media` raise only the two children of this class."""
+
+
+class Refused(ChannelError):
+    """Permanent: the platform said no (blocked bot, unknown chat, file gone, too large). Retrying is useless."""
+
+
+class Unavailable(ChannelError):
+    """Transient: the platform or the network is down or rate-limits us; the same call may succeed later."""
+
+    def __init__(self, message: str = "", retry_after: float = 5.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class MediaUnavailable(Refused):
     """The platform no longer has the file, or it is larger than the channel allows."""
