@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import date
+from datetime import date, datetime
 
 from babel.dates import format_date
 
@@ -125,11 +125,17 @@ async def forget_everywhere(services: Services, identity: Identity, paths: list[
         await services.limiter.forget(f"{prefix}{identity}")
 
 
-async def erase_identity(services: Services, identity: Identity) -> bool:
-    """Erase a user outside a conversation (Meta's data-deletion callback); False if none was held."""
+async def erase_identity(services: Services, identity: Identity, *, created_before: datetime | None = None) -> bool:
+    """Erase a user outside a conversation (Meta's data-deletion callback); False if none was held.
+    `created_before`: when the request was made; an account opened after it is someone who came back since."""
     async with services.db.transaction() as session:
         user = await users.find(session, identity)
         if user is None or user.id is None:
+            return False
+        if (
+            created_before is not None and user.created_at.replace(microsecond=0) > created_before
+        ):  # Meta: whole seconds
+            log.info("data-deletion request older than the account: nothing erased")
             return False
         paths = await privacy.erase_user(session, user.id)
     await forget_everywhere(services, identity, paths)

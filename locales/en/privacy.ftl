@@ -84,5 +84,5 @@ mydata-too-many = You have asked for your data several times in the last hour. P
 
 meta-deletion-title = Nexoraz: data deletion
 meta-deletion-erased = Your deletion request was completed on { $date }: the account and its data have been erased.
-meta-deletion-nothing = Your deletion request was received on { $date }. We held no data about this account.
+meta-deletion-nothing = Your deletion request was received on { $date }. We could not match this Facebook account to an account with Nexoraz, so nothing was erased. If you use our bot on Messenger or WhatsApp, send "delete" there and everything will be erased.
 meta-deletion-unknown = We do not know this confirmation code. Please check the link, or write to { $email }.
