@@ -26,6 +26,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "optin": ("opt in", "opt-in"),
     "optout": ("opt out", "opt-out"),
     "mydata": ("my data", "আমার তথ্য", "export"),
+    "buy": ("কিনুন", "কিনব", "ক্রেডিট কিনুন", "kinun", "kinbo", "purchase", "buy credits"),
+    "paysupport": ("payment help", "pay support", "পেমেন্ট সাহায্য"),
+    "terms": ("শর্তাবলি", "শর্ত"),
 }
 TAKES_ARGUMENT = frozenset({"start", "redeem", "code", "রিডিম", "কোড"})
 

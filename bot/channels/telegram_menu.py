@@ -26,6 +26,9 @@ MENU_COMMANDS = (
     "optout",
     "mydata",
     "support",
+    "buy",
+    "paysupport",
+    "terms",
 )
 MENU_LANGUAGES = ("en", "bn")  # "en" is installed as the default, for every language without its own menu
 MAX_DESCRIPTION = 512
