@@ -61,9 +61,11 @@ class BkashCheckout:
             payment = await payments.get(session, payment_id)
             if payment is None or payment.provider != Provider.BKASH.value or payment.state != State.PENDING.value:
                 raise LookupError("no pending bKash payment")
-            if checkout.still_on_sale(self.services.config, payment) is not None:
+            gone = checkout.still_on_sale(self.services.config, payment) is not None
+            if gone:  # closed in this transaction, which must commit: raise only after it
                 await payments.close(session, payment_id, State.CANCELLED)
-                raise NotOnSale()
+        if gone:
+            raise NotOnSale()
         created = await self.client.create(
             amount=payment.amount,
             invoice=invoice_number(payment_id),
