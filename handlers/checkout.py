@@ -82,6 +82,8 @@ async def settle(
         channel, chat_id = (user.channel, user.external_id) if user else (None, None)
         if currency != fresh.currency or amount != fresh.amount:
             await payments.close(session, fresh.id or 0, State.MISMATCH)
+            if services.observer is not None:
+                services.observer.payment(fresh.provider, State.MISMATCH.value, 0)
             log.error("payment %s: provider reported another amount; nothing granted", fresh.id)
             text = t("buy-paid-mismatch", number=fresh.id or 0, email=services.config.support_email)
             return Settled(fresh, [Text(text=text)], channel, chat_id)
@@ -93,6 +95,8 @@ async def settle(
             log.info("payment %s: confirmation repeated; nothing granted again", fresh.id)
             return Settled(result.payment, [], channel, chat_id)
         balance = await ledger.balance(session, user.id or 0)
+    if services.observer is not None:
+        services.observer.payment(fresh.provider, State.PAID.value, fresh.credits)
     receipt = t("buy-receipt", credits=fresh.credits, balance=balance, number=fresh.id or 0)
     log.info("payment %s paid: %s credits granted", fresh.id, fresh.credits)
     return Settled(result.payment, [Text(text=receipt)], channel, chat_id, granted=True)

@@ -235,7 +235,9 @@ class DayTotal:
 
 async def daily_totals(session: AsyncSession, since: datetime) -> list[DayTotal]:
     """Per day of payment, per provider: paid (and later refunded) payments, their amount and credits."""
-    day = func.date(col(Payment.paid_at))
+    postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
+    paid_at = col(Payment.paid_at)
+    day = func.date(func.timezone("UTC", paid_at)) if postgres else func.date(paid_at)
     rows = await session.execute(
         select(
             day,
