@@ -44,7 +44,9 @@ async def refund(settings: Settings, db: Database, payment_id: int) -> tuple[Pay
             break
         except ledger.InsufficientCredits:
             if attempt == RECORD_TRIES:
-                raise OperatorError(f"payment {payment_id}: refunded by the provider, not recorded: run again") from None
+                raise OperatorError(
+                    f"payment {payment_id}: refunded by the provider, not recorded: run again"
+                ) from None
     log.info("payment %s refunded: %s credits taken back", payment_id, done.credits_taken_back)
     if user is not None and payment.provider == Provider.STARS.value:
         await _tell_on_telegram(settings, user, done, balance)

@@ -69,9 +69,10 @@ async def _post(app: app_module.App, platform: str, payload: dict[str, Any]) -> 
     body = json.dumps(payload, ensure_ascii=False).encode()
     secret = WA_SECRET if platform == "whatsapp" else FB_SECRET
     headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, secret)}
-    async with aiohttp.ClientSession() as http, http.post(
-        f"http://127.0.0.1:{app.port}/webhooks/{platform}", data=body, headers=headers
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"http://127.0.0.1:{app.port}/webhooks/{platform}", data=body, headers=headers) as response,
+    ):
         assert response.status == 200
     for channel in app.channels:
         outbox = getattr(channel, "outbox", None)

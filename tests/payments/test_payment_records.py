@@ -14,7 +14,7 @@ from bot.cli import main
 from bot.metrics import Metrics
 from handlers import checkout
 from handlers.context import Services
-from handlers.model import Choice, Document, Kind, MediaRef
+from handlers.model import Choice, Document, Invoice, Kind, MediaRef
 from storage import ledger, payments, users
 from storage.models import LedgerEntry, Payment
 from storage.users import Identity
@@ -26,7 +26,8 @@ async def _bought(services: Services, user: str, pack: str = "starter", charge: 
     """A seller taps a pack on Telegram and Telegram confirms the Stars payment."""
     bot = make_dispatcher(services)
     [invoice] = await bot.dispatch(inbound(payload=f"buy:{pack}", user=user))
-    payment_id = int(getattr(invoice, "payload").split(":")[1])
+    assert isinstance(invoice, Invoice)
+    payment_id = int(invoice.payload.split(":")[1])
     async with services.db.transaction() as session:
         payment = await payments.get(session, payment_id)
     assert payment is not None
@@ -71,7 +72,13 @@ async def test_mydata_and_metrics_include_payments(selling: Services) -> None:
     record = json.loads(zipfile.ZipFile(io.BytesIO(document.data)).read("nexoraz-data.json"))
     assert record["credits"]["purchased"] == 10
     [row] = record["payments"]
-    assert (row["id"], row["provider"], row["amount"], row["currency"], row["state"]) == (paid.id, "stars", 70, "XTR", "paid")
+    assert (row["id"], row["provider"], row["amount"], row["currency"], row["state"]) == (
+        paid.id,
+        "stars",
+        70,
+        "XTR",
+        "paid",
+    )
     assert row["transaction_id"] == "stxCharge1"
     assert isinstance(selling.observer, Metrics)
     scraped = selling.observer.render().decode()
@@ -131,7 +138,13 @@ def test_operator_commands_list_packs_stats_and_user_show(
     assert main(["stats", "--json"]) == 0
     stats = json.loads(capsys.readouterr().out)
     [day] = stats["payments_by_day"]
-    assert (day["provider"], day["currency"], day["paid"], day["amount"], day["credits"]) == ("stars", "XTR", 1, 190, 30)
+    assert (day["provider"], day["currency"], day["paid"], day["amount"], day["credits"]) == (
+        "stars",
+        "XTR",
+        1,
+        190,
+        30,
+    )
     assert sum(d["purchased"] for d in stats["by_day"]) == 30
     assert main(["user", "show", "telegram:305"]) == 0
     shown = json.loads(capsys.readouterr().out)

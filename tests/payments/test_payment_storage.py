@@ -128,9 +128,7 @@ async def test_daily_totals_per_provider(database: Database) -> None:
         ("Starter Pack:10:120:70", "is not id:credits:taka:stars"),
     ],
 )
-def test_bad_packs_are_refused_with_a_clear_message(
-    packs: str, message: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_bad_packs_are_refused_with_a_clear_message(packs: str, message: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CREDIT_PACKS", packs)
     with pytest.raises(OperatorError, match=message):
         load_settings(_env_file=None)

@@ -43,7 +43,9 @@ async def _drift(app: object) -> list[ledger.Drift]:
 async def _buy(emulator: TelegramAPIEmulator, pack: str = "starter", lang: str = "en") -> dict:
     before = len(emulator.invoices(CHAT))
     emulator.push(emulator.message(CHAT, "/buy", lang=lang))
-    await emulator.wait_for(lambda: any("reply_markup" in m for m in emulator.chats.get(CHAT, _Empty).messages.values()))
+    await emulator.wait_for(
+        lambda: any("reply_markup" in m for m in emulator.chats.get(CHAT, _Empty).messages.values())
+    )
     emulator.push(emulator.press(CHAT, f"buy:{pack}", lang=lang))
     await emulator.wait_for(lambda: len(emulator.invoices(CHAT)) > before)
     return emulator.invoices(CHAT)[-1]
@@ -65,9 +67,7 @@ async def test_a_bengali_seller_buys_a_pack_with_stars_once(tmp_path: Path, emul
         emulator.push(emulator.press(CHAT, "buy:starter", lang="bn"))
         await emulator.wait_for(lambda: emulator.invoices(CHAT))
         call = emulator.calls_to("sendInvoice", ok=True)[-1]
-        assert call.params["currency"] == "XTR" and call.params["prices"] == [
-            {"label": "১০টি ক্রেডিট", "amount": 70}
-        ]
+        assert call.params["currency"] == "XTR" and call.params["prices"] == [{"label": "১০টি ক্রেডিট", "amount": 70}]
         assert "provider_token" not in call.params
 
         checkout = await emulator.pay(CHAT, lang="bn")
