@@ -92,8 +92,13 @@ async def settle(
             return Settled(fresh, [])
         result = await payments.settle(session, fresh, transaction_id=transaction_id, user_id=user.id or 0)
         if not result.granted:
-            log.info("payment %s: confirmation repeated; nothing granted again", fresh.id)
-            return Settled(result.payment, [], channel, chat_id)
+            if result.payment.transaction_id == transaction_id:
+                log.info("payment %s: confirmation repeated; nothing granted again", fresh.id)
+                return Settled(result.payment, [], channel, chat_id)
+            # Money the provider took for a payment closed meanwhile: nothing automatic, a person decides.
+            log.error("payment %s is %s but the provider confirmed a charge", fresh.id, result.payment.state)
+            text = t("buy-paid-not-granted", number=fresh.id or 0, email=services.config.support_email)
+            return Settled(result.payment, [Text(text=text)], channel, chat_id)
         balance = await ledger.balance(session, user.id or 0)
     if services.observer is not None:
         services.observer.payment(fresh.provider, State.PAID.value, fresh.credits)

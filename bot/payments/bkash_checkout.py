@@ -42,6 +42,14 @@ class NotOnSale(Exception):
     """The pack changed or vanished before the seller paid: nothing was (or will be) charged."""
 
 
+class NotPending(Exception):
+    """The link of a payment that is paid or closed already (opened again from the chat)."""
+
+    def __init__(self, state: str) -> None:
+        super().__init__(state)
+        self.state = state
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     page: str  # bkash-page-* locale key: paid, failed, changed, unknown, later
@@ -56,11 +64,14 @@ class BkashCheckout:
         self.callback_url = callback_url
 
     async def start(self, payment_id: int) -> str:
-        """The bKash page to send the seller to; raises NotOnSale, BkashError, BkashUnavailable, LookupError."""
+        """The bKash page to send the seller to; raises NotOnSale, NotPending, BkashError, BkashUnavailable,
+        LookupError."""
         async with self.services.db.transaction() as session:
             payment = await payments.get(session, payment_id)
-            if payment is None or payment.provider != Provider.BKASH.value or payment.state != State.PENDING.value:
-                raise LookupError("no pending bKash payment")
+            if payment is None or payment.provider != Provider.BKASH.value:
+                raise LookupError("no such bKash payment")
+            if payment.state != State.PENDING.value:
+                raise NotPending(payment.state)
             gone = checkout.still_on_sale(self.services.config, payment) is not None
             if gone:  # closed in this transaction, which must commit: raise only after it
                 await payments.close(session, payment_id, State.CANCELLED)

@@ -14,7 +14,7 @@ import logging
 from aiohttp import web
 
 from bot.payments.bkash import BkashClient, BkashError, BkashUnavailable, Credentials
-from bot.payments.bkash_checkout import BkashCheckout, Notify, NotOnSale, Outcome
+from bot.payments.bkash_checkout import BkashCheckout, Notify, NotOnSale, NotPending, Outcome
 from bot.settings import Settings
 from handlers import buy
 from handlers.context import Services
@@ -42,7 +42,9 @@ def add_routes(app: web.Application, bkash: BkashCheckout) -> None:
         try:
             url = await bkash.start(payment_id)
         except LookupError:
-            return page(Outcome("failed"), bkash, status=410)
+            return page(Outcome("unknown"), bkash, status=404)
+        except NotPending as done:
+            return page(Outcome("paid" if done.state == "paid" else "failed"), bkash, status=410)
         except NotOnSale:
             return page(Outcome("changed"), bkash, status=410)
         except BkashUnavailable:

@@ -9,6 +9,7 @@ A refund the provider refuses changes nothing here. A provider that says the cha
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from bot.errors import OperatorError
 from bot.settings import Settings
@@ -17,6 +18,9 @@ from storage import ledger, payments
 from storage.db import Database
 from storage.models import Payment, User
 from storage.payments import Provider, State
+
+if TYPE_CHECKING:
+    from aiogram import Bot
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +107,7 @@ async def _refund_bkash(settings: Settings, payment: Payment) -> str | None:
     return str(answer.get("refundTrxID") or "") or None
 
 
-def _bot(settings: Settings):  # type: ignore[no-untyped-def]
+def _bot(settings: Settings) -> Bot:
     from aiogram import Bot
     from aiogram.client.session.aiohttp import AiohttpSession
     from aiogram.client.telegram import TelegramAPIServer

@@ -20,6 +20,7 @@ buy-bkash-link = { $credits } credits for ৳{ $price } (payment #{ $number }). 
 buy-bkash-button = Pay with bKash
 buy-receipt = ✅ Payment #{ $number } received: { $credits } credits added. Your balance is now { $balance }.
 buy-paid-mismatch = ⚠️ Payment #{ $number } did not match the pack's price, so no credits were added. Please write to { $email } with this number.
+buy-paid-not-granted = ⚠️ Payment #{ $number } arrived after it was closed, so no credits were added. Please write to { $email } with this number: we add the credits or refund you.
 buy-bkash-failed = Payment #{ $number } did not go through, and nothing was charged. You can try again with /buy.
 buy-bkash-not-charged = Payment #{ $number } was stopped before you were charged: that pack's price changed or it is no longer on sale. Please choose again with /buy.
 buy-refunded = Payment #{ $number } was refunded. { $taken } credits were taken back; your balance is now { $balance }.

@@ -30,6 +30,12 @@ from tests.emulators import bkash_api
 from tests.emulators.bkash_api import BkashEmulator
 
 
+def _token(shop: Shop, payment_id: int) -> str:
+    from handlers.buy import checkout_token
+
+    return checkout_token(shop.app.services.config.identity_key, payment_id)
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -138,6 +144,9 @@ async def test_a_web_seller_buys_with_bkash_and_a_replayed_callback_grants_nothi
     # The same redirect again (a reload, or someone replaying it): the page, and nothing more.
     status, _, page = await shop.open(callback)
     assert status == 200 and "Payment received" in page
+    # The chat's link opened again: no second bKash payment, the same answer.
+    status, _, page = await shop.open(shop.base + "/pay/bkash/start/" + _token(shop, paid.id or 0))
+    assert status == 410 and "Payment received" in page and len(shop.bkash.calls_to("create")) == 1
     assert await shop.balance() == before + 10 and len(shop.bkash.calls_to("execute")) == 1
     assert await shop.ledger_clean()
 

@@ -123,3 +123,29 @@ async def test_a_payment_arriving_while_the_database_is_down_is_granted_on_redel
     assert failures == []
     receipts = [t for t in emulator.texts(CHAT) if t.startswith("✅")]
     assert len(receipts) == 1 and "13" in receipts[0]
+
+
+async def test_money_for_a_payment_closed_meanwhile_is_reported_not_lost(
+    tmp_path: Path, emulator: TelegramAPIEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storage import payments
+    from storage.payments import State
+
+    async def approves(*args: Any, **kwargs: Any) -> tuple[bool, str]:
+        return True, ""  # a check that raced the closing (the worst case: Telegram took the Stars)
+
+    async with running_app(telegram_settings(tmp_path, emulator)) as app:
+        emulator.push(emulator.message(CHAT, "/buy"))
+        await emulator.wait_for(lambda: emulator.texts(CHAT))
+        emulator.push(emulator.press(CHAT, "buy:starter"))
+        await emulator.wait_for(lambda: emulator.invoices(CHAT))
+        payment_id = int(emulator.invoices(CHAT)[-1]["_payload"].split(":")[1])
+        async with app.db.transaction() as session:
+            assert await payments.close(session, payment_id, State.CANCELLED)
+        monkeypatch.setattr(checkout, "pre_checkout", approves)
+        await emulator.pay(CHAT)
+        await emulator.wait_for(lambda: emulator.texts(CHAT)[-1].startswith("⚠️"))
+        assert f"#{payment_id}" in emulator.texts(CHAT)[-1] and "support@nexoraz.pro" in emulator.texts(CHAT)[-1]
+        async with app.db.transaction() as session:
+            closed = await payments.get(session, payment_id)
+        assert closed is not None and closed.state == "cancelled" and closed.transaction_id is None
