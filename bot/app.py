@@ -17,6 +17,7 @@ from bot.channels.base import Channel
 from bot.channels.webchat import WebChat
 from bot.http import Check, add_ops_routes, create_http_app
 from bot.metrics import Metrics
+from bot.segmenter_policy import choose_segmenter
 from bot.settings import Settings
 from bot.workers import JobRunner, MemoryJobQueue
 from handlers import basics, buy, credits, mydata, photos, privacy, results, styles
@@ -179,7 +180,8 @@ def create_app(settings: Settings) -> App:
         app.workers = JobRunner(
             settings, db, blobs, {c.name: c for c in app.channels}, queue.take, queue.enqueue, metrics=metrics
         )
-    add_ops_routes(http, readiness_checks(app), metrics)
+    segmenter = choose_segmenter(settings, strict=False).describe()
+    add_ops_routes(http, readiness_checks(app), metrics, info={"segmenter": segmenter})
     return app
 
 

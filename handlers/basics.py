@@ -14,7 +14,11 @@ router = Router()
 _DIRECT_LANGUAGE = {"bangla": "bn", "বাংলা": "bn", "english": "en", "ইংরেজি": "en"}
 
 
-@router.command("start")
+@router.command(
+    "start",
+    aliases=("শুরু", "shuru", "suru", "hi", "hello", "হাই", "হ্যালো", "salam", "সালাম"),
+    takes_argument=True,
+)
 async def start(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
     replies: list[Reply] = [Text(text=welcome(ctx, await ledger.balance(ctx.session, ctx.user_id)))]
     if argument:  # a deep link: t.me/<bot>?start=<code>, or a Messenger referral
@@ -31,12 +35,24 @@ def welcome(ctx: Context, balance: int) -> str:
     )
 
 
-@router.command("help")
+@router.command("help", aliases=("menu", "সাহায্য", "হেল্প", "মেনু", "sahajjo", "shahajjo", "sahajjo chai"))
 async def help_(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
-    return [Text(text=ctx.t("help", cost=ctx.config.render_cost))]
+    return [Text(text=help_text(ctx))]
 
 
-@router.command("support")
+def help_text(ctx: Context) -> str:
+    """Derived from the declared commands: one line per menu command, in the user's language."""
+    lines = [ctx.t("help-intro", cost=ctx.config.render_cost)]
+    table = ctx.services.commands
+    for spec in table.menu if table is not None else ():
+        usage = f"/{spec.name}"
+        if ctx.has(f"command-{spec.name}-argument"):
+            usage += " " + ctx.t(f"command-{spec.name}-argument")
+        lines.append(ctx.t("help-line", usage=usage, description=ctx.t(f"command-{spec.name}")))
+    return "\n".join([*lines, "", ctx.t("help-outro")])
+
+
+@router.command("support", aliases=("contact", "সাপোর্ট", "যোগাযোগ", "jogajog", "সহায়তা"))
 async def support(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
     return [
         Text(
@@ -50,7 +66,9 @@ async def support(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
     ]
 
 
-@router.command("lang")
+@router.command(
+    "lang", aliases=("language", "ভাষা", "bhasha", "vasha", "bangla", "বাংলা", "english", "ইংরেজি")
+)
 async def lang(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
     direct = _DIRECT_LANGUAGE.get(commands.normalize(event.text))
     if direct:

@@ -47,7 +47,7 @@ def pack_buttons(ctx: Context, channel: Channel) -> tuple[Button, ...]:
     )
 
 
-@router.command("buy")
+@router.command("buy", aliases=("কিনুন", "কিনব", "ক্রেডিট কিনুন", "kinun", "kinbo", "purchase", "buy credits"))
 async def buy(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
     if not ctx.config.packs:
         return [Text(text=ctx.t("buy-nothing-on-sale", upgrade=ctx.config.upgrade_url))]
@@ -92,12 +92,12 @@ async def pack_chosen(event: Inbound, ctx: Context, pack_id: str) -> list[Reply]
     ]
 
 
-@router.command("paysupport")
+@router.command("paysupport", aliases=("payment help", "pay support", "পেমেন্ট সাহায্য"))
 async def pay_support(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
     return [Text(text=ctx.t("paysupport", email=ctx.config.support_email, whatsapp=ctx.config.support_whatsapp))]
 
 
-@router.command("terms")
+@router.command("terms", aliases=("শর্তাবলি", "শর্ত"))
 async def terms(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
     return [Text(text=ctx.t("terms", email=ctx.config.support_email, privacy=ctx.config.privacy_url))]
 

@@ -16,9 +16,10 @@ router = Router()
 
 RECENT_ENTRIES = 5
 FAILED_REDEEMS_PER_HOUR = 5
+FAILED_REDEEMS_KEY = "redeem-fail:"
 
 
-@router.command("credits")
+@router.command("credits", aliases=("credit", "balance", "ক্রেডিট", "ব্যালেন্স", "ব্যালান্স", "হিসাব"))
 async def show_credits(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
     balance = await ledger.balance(ctx.session, ctx.user_id)
     lines = [ctx.t("credits-balance", balance=balance, cost=ctx.config.render_cost)]
@@ -45,7 +46,9 @@ async def show_credits(event: Inbound, ctx: Context, argument: str) -> list[Repl
     return [Choice(text=text, buttons=buttons) if buttons else Text(text=text)]
 
 
-@router.command("redeem")
+@router.command(
+    "redeem", aliases=("code", "রিডিম", "কোড"), takes_argument=True, limiter_keys=(FAILED_REDEEMS_KEY,)
+)
 async def redeem(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
     if not argument.strip():
         return [Text(text=ctx.t("redeem-how"))]
@@ -55,7 +58,7 @@ async def redeem(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
 async def redeem_code(event: Inbound, ctx: Context, typed: str) -> list[Reply]:
     """Shared by /redeem and the deep links (t.me ?start=, m.me ?ref=, wa.me prefilled text)."""
     limiter = ctx.services.limiter
-    failures_key = f"redeem-fail:{ctx.identity}"
+    failures_key = f"{FAILED_REDEEMS_KEY}{ctx.identity}"
     if await limiter.exceeded(failures_key, limit=FAILED_REDEEMS_PER_HOUR, window_s=3600):
         return [Text(text=ctx.t("redeem-too-many"))]
     code = codes.normalize(typed)

@@ -80,7 +80,7 @@ class TelegramChannel:
     async def start(self) -> None:
         if not self._settings.telegram_bot_username:
             await self._learn_username()
-        await telegram_menu.install(self.bot)
+        await telegram_menu.install(self.bot, self._dispatcher.router.table)
         if self._settings.telegram_mode == "webhook":
             await self.bot.set_webhook(
                 url=self._settings.public_base_url + WEBHOOK_PATH,

@@ -1,6 +1,10 @@
 """`python -m bot stats [--days N]`: how the bot is used, aggregated only (as the privacy policy promises).
 
 Counts and sums per UTC day: no user ids, names, codes or chat ids ever appear in the output.
+
+`/delete` removes a user's render jobs but keeps their ledger entries de-identified (billing records), so the
+paid renders of erased users are counted from those debits, under the state `erased`: renders never fall
+below debits. (Free renders of erased users leave no trace and are not counted.)
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from bot.errors import OperatorError
 
 MAX_DAYS = 3660
 GRANTED_KINDS = ("signup", "grant", "redeem")
+ERASED = "erased"  # renders of users erased since, known from their de-identified debits
 
 
 @dataclass
@@ -122,6 +127,15 @@ async def collect(days: int) -> Stats:
                 bucket.renders += int(count)
                 by_state[state] = by_state.get(state, 0) + int(count)
         entry_day = day_of(col(LedgerEntry.created_at))
+        for day, count in await session.execute(
+            select(entry_day, func.count())
+            .where(col(LedgerEntry.created_at) >= since, col(LedgerEntry.kind) == "debit")
+            .where(col(LedgerEntry.user_id).is_(None))
+            .group_by(entry_day)
+        ):
+            if (bucket := _bucket(rows, day)) is not None:
+                bucket.renders += int(count)
+                by_state[ERASED] = by_state.get(ERASED, 0) + int(count)
         for day, kind, total in await session.execute(
             select(entry_day, col(LedgerEntry.kind), func.sum(col(LedgerEntry.delta)))
             .where(col(LedgerEntry.created_at) >= since)

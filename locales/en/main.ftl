@@ -14,25 +14,14 @@ welcome =
     How-to video: { $video }
     Type "help" to see everything I can do.
 
-help =
+help-intro =
     Here is what I can do:
     📷 Send a photo of a product: I send back studio images ({ $cost ->
         [one] { $cost } credit
        *[other] { $cost } credits
     } per photo).
-    /style: choose the background and size of your photos
-    /history: your recent photos, to get them again for free
-    /credits: your balance and how to get more
-    /redeem CODE: use a giveaway code
-    /lang: English or Bengali
-    /support: talk to a person
-    /privacy: how we handle your data
-    /mydata: a copy of everything we hold about you
-    /optin, /optout: allow or stop using your photos to improve our models
-    /delete: erase your account and data
-    /help: this list
-
-    No menu? Type the words without the slash, in English or Bengali, e.g. "credits" or "ক্রেডিট".
+help-line = { $usage }: { $description }
+help-outro = No menu? Type the words without the slash, in English or Bengali, e.g. "credits" or "ক্রেডিট".
 
 support =
     Need a hand? We are happy to help.
@@ -53,3 +42,20 @@ error-internal = Sorry, something went wrong on our side. Please try again in a 
 error-bad-input = I could not understand that. Type "help" to see what I can do.
 error-unavailable = Sorry, we could not take your message just now. Please send it again in a minute; nothing was charged.
 error-rate-limited = You are sending messages very quickly. Please wait a minute and try again.
+
+## Commands: one sentence each, for /help and Telegram's menu (the command itself is declared in code)
+
+command-start = Start, or redeem a giveaway code
+command-help = What I can do
+command-credits = Your credits and how to get more
+command-redeem = Use a giveaway code
+command-style = Choose background and size
+command-history = Your recent photos
+command-lang = English or Bengali
+command-privacy = How we handle your data
+command-delete = Delete your account and data
+command-optin = Allow your photos to improve our models
+command-optout = Withdraw that permission
+command-mydata = Download all your data
+command-support = Talk to a person
+command-redeem-argument = CODE

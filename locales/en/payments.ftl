@@ -32,9 +32,9 @@ terms =
     Unused credits can be refunded on request within 14 days of buying (see /paysupport). Credits already used for photos are not refunded.
     We keep only what billing needs (payment number, pack, amount, transaction id, dates). Privacy: { $privacy } · Contact: { $email }
 credits-purchased = Bought: { $purchased } · gifts and bonuses: { $gifts }
-tg-command-buy = Buy credits
-tg-command-paysupport = Help with a payment
-tg-command-terms = Terms of sale
+command-buy = Buy credits
+command-paysupport = Help with a payment
+command-terms = Terms of sale
 
 bkash-page-title = Nexoraz payment
 bkash-page-paid = Payment received: your credits are added. You can go back to the chat now.
