@@ -167,6 +167,8 @@ class BkashCheckout:
             return Outcome("later", locale)
         if result.get("transactionStatus") == "Completed":
             return await self._conclude(payment, result, locale)
+        if result.get("transactionStatus") not in ("Failed", "Cancelled"):
+            return Outcome("failed", locale)  # bKash still has it open (a forged redirect?): left to the payer
         await self._close(payment, State.FAILED, "buy-bkash-failed")
         return Outcome("failed", locale)
 

@@ -286,3 +286,15 @@ async def test_operator_refund_through_bkash_and_never_below_zero(shop: Shop) ->
     assert await shop.balance() == 0
     assert await asyncio.to_thread(main, ["payments", "refund", str(paid.id)]) == 1
     assert await asyncio.to_thread(main, ["credits", "check"]) == 0
+
+
+async def test_a_forged_cancel_does_not_close_a_payment_the_payer_can_still_pay(shop: Shop) -> None:
+    await shop.say("hi")
+    before = await shop.balance()
+    status, bkash_url, _ = await shop.open(await shop.link())
+    payment_ref = bkash_url.rsplit("/", 1)[1]
+    status, _, _ = await shop.open(f"{shop.base}/pay/bkash/callback?paymentID={payment_ref}&status=cancel")
+    assert [p.state for p in await shop.payments()] == ["pending"]
+    status, callback, _ = await shop.open(f"{bkash_url}?action=success")
+    status, _, page = await shop.open(callback)
+    assert "Payment received" in page and await shop.balance() == before + 10
