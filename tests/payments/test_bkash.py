@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import socket
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
@@ -298,3 +299,15 @@ async def test_a_forged_cancel_does_not_close_a_payment_the_payer_can_still_pay(
     status, callback, _ = await shop.open(f"{bkash_url}?action=success")
     status, _, page = await shop.open(callback)
     assert "Payment received" in page and await shop.balance() == before + 10
+
+
+async def test_the_operators_reconcile_command_settles_a_lost_redirect(
+    shop: Shop, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await shop.say("hi")
+    before = await shop.balance()
+    await shop.pay()  # paid on bKash's page; the browser never comes back
+    assert await asyncio.to_thread(main, ["payments", "reconcile", "--minutes", "0"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {"paid": 1}
+    assert await shop.balance() == before + 10 and [p.state for p in await shop.payments()] == ["paid"]
+    assert await asyncio.to_thread(main, ["credits", "check"]) == 0
