@@ -39,22 +39,35 @@ class Metrics:
             "nexoraz_rate_limited", "Inbound events refused by the per-user rate limit", ["channel"], registry=r
         )
         self.render_jobs = Counter(
-            "nexoraz_render_jobs", "Render jobs by the state they reached (delivered, undelivered, failed, "
-            "handed_back)", ["state"], registry=r
+            "nexoraz_render_jobs",
+            "Render jobs by the state they reached (delivered, undelivered, failed, handed_back)",
+            ["state"],
+            registry=r,
         )
         self.render_seconds = Histogram(
             "nexoraz_render_seconds", "Time to render and store one job's outputs", buckets=RENDER_BUCKETS, registry=r
         )
         self.delivery_failures = Counter(
-            "nexoraz_delivery_failures", "Result deliveries the platform kept refusing (results wait in /history)",
+            "nexoraz_delivery_failures",
+            "Result deliveries the platform kept refusing (results wait in /history)",
             registry=r,
         )
         self.credits_debited = Counter(
-            "nexoraz_credits_debited", "Credits charged for render jobs (counted when a job is first taken)",
+            "nexoraz_credits_debited",
+            "Credits charged for render jobs (counted when a job is first taken)",
             registry=r,
         )
         self.credits_refunded = Counter(
             "nexoraz_credits_refunded", "Credits given back for failed render jobs", registry=r
+        )
+        self.payments = Counter(
+            "nexoraz_payments",
+            "Payments that ended in this process, by provider and state (paid, mismatch, failed, cancelled...)",
+            ["provider", "state"],
+            registry=r,
+        )
+        self.credits_purchased = Counter(
+            "nexoraz_credits_purchased", "Credits granted for paid packs", ["provider"], registry=r
         )
         self.queue_depth = Gauge("nexoraz_queue_depth", "Render jobs waiting in the queue", registry=r)
         if queue_depth is not None:
@@ -68,6 +81,11 @@ class Metrics:
 
     def rate_limited(self, channel: str) -> None:
         self.rate_limited_total.labels(channel=channel).inc()
+
+    def payment(self, provider: str, state: str, credits: int) -> None:
+        self.payments.labels(provider=provider, state=state).inc()
+        if state == "paid" and credits > 0:
+            self.credits_purchased.labels(provider=provider).inc(credits)
 
     # The job runner ------------------------------------------------------------------------------
 

@@ -33,6 +33,8 @@ class Observer(Protocol):
 
     def rate_limited(self, channel: str) -> None: ...
 
+    def payment(self, provider: str, state: str, credits: int) -> None: ...
+
 
 @dataclass(slots=True, kw_only=True)
 class Services:

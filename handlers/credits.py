@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from babel.dates import format_date
 
-from handlers import codes
+from handlers import buy, codes
 from handlers.context import Context
 from handlers.i18n import to_bengali_digits
-from handlers.model import Inbound, Reply, Text
+from handlers.model import Choice, Inbound, Reply, Text
 from handlers.router import Router
-from storage import giveaways, ledger
+from storage import giveaways, ledger, payments
 from storage.models import CreditAccount
 
 router = Router()
@@ -23,6 +23,9 @@ FAILED_REDEEMS_KEY = "redeem-fail:"
 async def show_credits(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
     balance = await ledger.balance(ctx.session, ctx.user_id)
     lines = [ctx.t("credits-balance", balance=balance, cost=ctx.config.render_cost)]
+    purchased = min(balance, await payments.purchased_credits(ctx.session, ctx.user_id))
+    if purchased > 0:  # spent credits count against gifts first: bought ones are what a refund could concern
+        lines.append(ctx.t("credits-purchased", purchased=purchased, gifts=balance - purchased))
     account = await ctx.session.get(CreditAccount, ctx.user_id)
     if account is not None and account.plan:
         until = account.plan_expires_at
@@ -38,7 +41,9 @@ async def show_credits(event: Inbound, ctx: Context, argument: str) -> list[Repl
             day = to_bengali_digits(day) if ctx.locale == "bn" else day
             lines.append(ctx.t("credits-entry", date=day, amount=abs(entry.delta), kind=entry.kind))
     lines.append(ctx.t("credits-get-more", page=ctx.config.facebook_page_url, upgrade=ctx.config.upgrade_url))
-    return [Text(text="\n".join(lines))]
+    buttons = buy.pack_buttons(ctx, event.channel)
+    text = "\n".join(lines)
+    return [Choice(text=text, buttons=buttons) if buttons else Text(text=text)]
 
 
 @router.command(

@@ -13,7 +13,7 @@ from handlers import privacy
 from handlers.context import Context, Services
 from handlers.errors import AppError, ServiceUnavailable
 from handlers.i18n import catalog, locale_from_hint
-from handlers.model import Inbound, Kind, Reply, Text
+from handlers.model import Choice, Inbound, Kind, Reply, Text
 from handlers.router import Router
 from storage import events, ledger, users
 from storage.errors import is_transient
@@ -109,7 +109,8 @@ class Dispatcher:
             async with ctx.session.begin_nested():
                 return await self._route(event, ctx)
         except AppError as error:
-            return [Text(text=ctx.t(error.key, **error.args_for_message))]
+            text = ctx.t(error.key, **error.args_for_message)
+            return [Choice(text=text, buttons=error.buttons) if error.buttons else Text(text=text)]
 
     async def _route(self, event: Inbound, ctx: Context) -> list[Reply]:
         if event.kind is Kind.BUTTON and event.payload:

@@ -32,6 +32,7 @@ from handlers.model import (
     Image,
     Inbound,
     Kind,
+    Link,
     MediaRef,
     Progress,
     Reply,
@@ -352,9 +353,7 @@ class WebChat:
             locale_hint=_accept_language(request),
         )
 
-    def _serialize(
-        self, visitor: str, reply: Reply, stash: Callable[[_Stored], str] | None = None
-    ) -> dict[str, Any]:
+    def _serialize(self, visitor: str, reply: Reply, stash: Callable[[_Stored], str] | None = None) -> dict[str, Any]:
         stash = stash or self._media.put
         match reply:
             case Text():
@@ -377,6 +376,8 @@ class WebChat:
                 return {"type": "progress", "key": reply.key, "text": reply.text}
             case ChatAction():
                 return {"type": "action", "action": reply.action}
+            case Link():
+                return {"type": "link", "text": reply.text, "label": reply.label, "url": reply.url}
         raise TypeError(f"unknown reply {reply!r}")
 
     def forget_visitor(self, visitor: str) -> None:

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "bot.cli.worker_cmd",
     "bot.cli.privacy_cmd",
     "bot.cli.stats_cmd",
+    "bot.cli.payments_cmd",
 )
 
 

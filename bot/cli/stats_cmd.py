@@ -40,6 +40,7 @@ class Stats:
     users: int
     renders_by_state: dict[str, int] = field(default_factory=dict)
     by_day: list[Day] = field(default_factory=list)
+    payments_by_day: list[dict[str, Any]] = field(default_factory=list)  # per UTC day and provider
 
 
 def register(sub: Any) -> None:
@@ -78,6 +79,13 @@ def format_table(stats: Stats) -> str:
         lines.append(
             f"{d.day:<12}{d.new_users:>10}{d.renders:>9}{d.debited:>9}{d.refunded:>10}{d.granted:>9}{d.purchased:>11}"
         )
+    if stats.payments_by_day:
+        lines += ["", f"{'day (UTC)':<12}{'provider':<9}{'paid':>6}{'refunded':>10}{'amount':>14}{'credits':>9}"]
+        for p in stats.payments_by_day:
+            amount = f"{p['amount']} {p['currency']}"
+            lines.append(
+                f"{p['day']:<12}{p['provider']:<9}{p['paid']:>6}{p['refunded']:>10}{amount:>14}{p['credits']:>9}"
+            )
     return "\n".join(lines)
 
 
@@ -86,6 +94,7 @@ async def collect(days: int) -> Stats:
     from sqlmodel import col
 
     from bot.cli.common import operator_database
+    from storage import payments
     from storage.models import LedgerEntry, RenderJob, User
     from storage.types import utcnow
 
@@ -134,7 +143,12 @@ async def collect(days: int) -> Stats:
         ):
             if (bucket := _bucket(rows, day)) is not None:
                 _add_credits(bucket, str(kind), int(total or 0))
-    return Stats(days=days, users=users, renders_by_state=by_state, by_day=list(rows.values()))
+        sales = [
+            {**asdict(t), "day": t.day.isoformat()}
+            for t in await payments.daily_totals(session, since)
+            if t.day.isoformat() in rows
+        ]
+    return Stats(days=days, users=users, renders_by_state=by_state, by_day=list(rows.values()), payments_by_day=sales)
 
 
 def _bucket(rows: dict[str, Day], day: object) -> Day | None:
@@ -148,7 +162,7 @@ def _add_credits(bucket: Day, kind: str, total: int) -> None:
         bucket.debited += -total
     elif kind == "refund":
         bucket.refunded += total
-    elif kind == "purchase":
+    elif kind in ("purchase", "purchase_refund"):
         bucket.purchased += total
     elif kind in GRANTED_KINDS:
         bucket.granted += total

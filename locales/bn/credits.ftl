@@ -9,6 +9,7 @@ credits-entry = • { $date }: { $kind ->
         [redeem] +{ $amount } গিভঅ্যাওয়ে কোড
         [purchase] +{ $amount } কেনা হয়েছে
         [refund] +{ $amount } ব্যর্থ ছবির টাকা ফেরত
+        [purchase_refund] −{ $amount } কেনা ক্রেডিট ফেরত
        *[debit] −{ $amount } ছবি তৈরি
     }
 credits-get-more =

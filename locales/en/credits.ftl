@@ -15,6 +15,7 @@ credits-entry = • { $date }: { $kind ->
         [redeem] +{ $amount } giveaway code
         [purchase] +{ $amount } purchase
         [refund] +{ $amount } refund for a photo that failed
+        [purchase_refund] −{ $amount } refunded purchase
        *[debit] −{ $amount } photo rendered
     }
 credits-get-more =

@@ -31,7 +31,7 @@ privacy-full-data =
     • Account: your Telegram, WhatsApp, Messenger or web chat id, your name if the app shares it, your language, plan and credit balance.
     • Usage: when you send photos, which backgrounds and sizes you choose, and how each job went (to run the service and count credits).
     • Photos: the photos you send and the images we make from them.
-    • Payments: transaction ids, never card numbers.
+    • Payments: the payment number, pack, amount, currency, the provider's transaction id (Telegram Stars or bKash) and dates; never card or wallet numbers or PINs (Telegram and bKash keep those). After /delete these billing records stay, as the law requires, without anything that names you.
 
     2. How we use it
     To make and deliver your images, keep your balance right, answer support questions, and prevent abuse (message limits and fraud checks). Statistics are only ever counted in aggregate, never per person.
