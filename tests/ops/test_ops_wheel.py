@@ -81,7 +81,9 @@ def test_installed_wheel_runs_from_outside_the_tree(installed: Path, tmp_path: P
     assert "render" in help_.stdout
 
     # The catalogs load from the installed package: a Bengali sentence comes back, not a missing-key id.
-    text = run_outside(installed, "-c", "from handlers.i18n import catalog; print(catalog('bn')('help-outro'))", cwd=tmp_path)
+    text = run_outside(
+        installed, "-c", "from handlers.i18n import catalog; print(catalog('bn')('help-outro'))", cwd=tmp_path
+    )
     assert text.returncode == 0, text.stderr
     assert any("\u0980" <= ch <= "\u09ff" for ch in text.stdout)
 
