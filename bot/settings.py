@@ -53,11 +53,12 @@ class Settings(BaseSettings):
     render_cost: int = Field(default=1, ge=0, le=1000)
 
     support_email: str = "support@nexoraz.pro"
-    support_whatsapp: str = "+8801700000000"
-    facebook_page_url: str = "https://facebook.com/nexoraz"
-    upgrade_url: str = "https://nexoraz.pro/pricing"
-    tutorial_video_url: str = "https://nexoraz.pro/how-to"
-    privacy_url: str = "https://nexoraz.pro/privacy"
+    # Empty = the sentence that would show it is left out (never an invented number or page).
+    support_whatsapp: str = ""
+    facebook_page_url: str = ""
+    upgrade_url: str = ""
+    tutorial_video_url: str = ""
+    privacy_url: str = ""
 
     policy_version: date = date(2025, 10, 15)
     retention_days_uploads: int = Field(default=30, ge=1)
@@ -155,6 +156,8 @@ class Settings(BaseSettings):
             raise ValueError("BKASH_APP_KEY needs BKASH_APP_SECRET, BKASH_USERNAME and BKASH_PASSWORD too")
         if self.bkash_app_key and not self.public_base_url:
             raise ValueError("bKash needs PUBLIC_BASE_URL (where bKash sends the seller back after paying)")
+        if not self.support_email.strip():
+            raise ValueError("SUPPORT_EMAIL may not be empty: the privacy policy and /support name this address")
         if self.segmenter == "custom" and self.segmenter_weights is None:
             raise ValueError("SEGMENTER=custom needs SEGMENTER_WEIGHTS (a path to a .pth state dict)")
         return self

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers import commands, credits
+from handlers import commands, contacts, credits
 from handlers.context import Context
 from handlers.i18n import SUPPORTED
 from handlers.model import Button, Choice, Inbound, Reply, Text
@@ -27,12 +27,7 @@ async def start(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
 
 
 def welcome(ctx: Context, balance: int) -> str:
-    return ctx.t(
-        "welcome",
-        credits=balance,
-        page=ctx.config.facebook_page_url,
-        video=ctx.config.tutorial_video_url,
-    )
+    return ctx.t("welcome", credits=balance, more=contacts.block(ctx, "page-codes", "video"))
 
 
 @router.command("help", aliases=("menu", "সাহায্য", "হেল্প", "মেনু", "sahajjo", "shahajjo", "sahajjo chai"))
@@ -54,16 +49,8 @@ def help_text(ctx: Context) -> str:
 
 @router.command("support", aliases=("contact", "সাপোর্ট", "যোগাযোগ", "jogajog", "সহায়তা"))
 async def support(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
-    return [
-        Text(
-            text=ctx.t(
-                "support",
-                whatsapp=ctx.config.support_whatsapp,
-                page=ctx.config.facebook_page_url,
-                email=ctx.config.support_email,
-            )
-        )
-    ]
+    found = contacts.block(ctx, "whatsapp", "page", "email")
+    return [Text(text=ctx.t("support", contacts=found) if found else ctx.t("support-none"))]
 
 
 @router.command(

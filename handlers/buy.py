@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from handlers import contacts
 from handlers.context import Context
 from handlers.model import Button, Channel, Choice, Inbound, Invoice, Link, Reply, Text
 from handlers.router import Router, button_payload
@@ -50,10 +51,10 @@ def pack_buttons(ctx: Context, channel: Channel) -> tuple[Button, ...]:
 @router.command("buy", aliases=("কিনুন", "কিনব", "ক্রেডিট কিনুন", "kinun", "kinbo", "purchase", "buy credits"))
 async def buy(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
     if not ctx.config.packs:
-        return [Text(text=ctx.t("buy-nothing-on-sale", upgrade=ctx.config.upgrade_url))]
+        return [Text(text=ctx.t("buy-nothing-on-sale", more=contacts.block(ctx, "upgrade", "page-codes")))]
     provider = provider_for(ctx, event.channel)
     if provider is None:
-        return [Text(text=ctx.t("buy-unavailable", upgrade=ctx.config.upgrade_url))]
+        return [Text(text=ctx.t("buy-unavailable", more=contacts.block(ctx, "upgrade", "page-codes")))]
     method = "stars" if provider is Provider.STARS else "bkash"
     return [Choice(text=ctx.t("buy-choose", method=method), buttons=pack_buttons(ctx, event.channel))]
 
@@ -94,12 +95,12 @@ async def pack_chosen(event: Inbound, ctx: Context, pack_id: str) -> list[Reply]
 
 @router.command("paysupport", aliases=("payment help", "pay support", "পেমেন্ট সাহায্য"))
 async def pay_support(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
-    return [Text(text=ctx.t("paysupport", email=ctx.config.support_email, whatsapp=ctx.config.support_whatsapp))]
+    return [Text(text=ctx.t("paysupport", contacts=contacts.block(ctx, "email", "whatsapp")))]
 
 
 @router.command("terms", aliases=("শর্তাবলি", "শর্ত"))
 async def terms(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
-    return [Text(text=ctx.t("terms", email=ctx.config.support_email, privacy=ctx.config.privacy_url))]
+    return [Text(text=ctx.t("terms", contacts=contacts.block(ctx, "privacy", "email")))]
 
 
 def invoice_payment_id(payload: str) -> int | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from babel.dates import format_date
 
-from handlers import buy, codes
+from handlers import buy, codes, contacts
 from handlers.context import Context
 from handlers.i18n import to_bengali_digits
 from handlers.model import Choice, Inbound, Reply, Text
@@ -40,7 +40,7 @@ async def show_credits(event: Inbound, ctx: Context, argument: str) -> list[Repl
             day = format_date(entry.created_at.date(), "d MMM", locale=ctx.locale)
             day = to_bengali_digits(day) if ctx.locale == "bn" else day
             lines.append(ctx.t("credits-entry", date=day, amount=abs(entry.delta), kind=entry.kind))
-    lines.append(ctx.t("credits-get-more", page=ctx.config.facebook_page_url, upgrade=ctx.config.upgrade_url))
+    lines.append(ctx.t("credits-get-more", more=contacts.block(ctx, "page-codes", "upgrade")))
     buttons = buy.pack_buttons(ctx, event.channel)
     text = "\n".join(lines)
     return [Choice(text=text, buttons=buttons) if buttons else Text(text=text)]

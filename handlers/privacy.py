@@ -13,6 +13,7 @@ from datetime import date, datetime
 
 from babel.dates import format_date
 
+from handlers import contacts
 from handlers.context import Context, Services
 from handlers.i18n import to_bengali_digits
 from handlers.model import Button, Choice, Inbound, Kind, Reply, Text
@@ -51,8 +52,8 @@ async def show_policy(event: Inbound, ctx: Context, argument: str) -> list[Reply
         upload_days=ctx.config.retention_days_uploads,
         output_days=ctx.config.retention_days_outputs,
     )
-    if ctx.config.privacy_url:
-        summary += "\n\n" + ctx.t("privacy-link", url=ctx.config.privacy_url)
+    if link := contacts.block(ctx, "privacy"):
+        summary += "\n" + link
     button = Button(label=ctx.t("privacy-full-button"), payload=button_payload(PRIVACY_PREFIX, "full"))
     return [Choice(text=summary, buttons=(button,))]
 

@@ -18,7 +18,7 @@ from aiogram.methods import AnswerPreCheckoutQuery, RefundStarPayment, SendInvoi
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, LabeledPrice, Message, PreCheckoutQuery
 
 from bot.channels.telegram_convert import truncate
-from handlers import buy, checkout
+from handlers import buy, checkout, contacts
 from handlers.context import Services
 from handlers.errors import ServiceUnavailable
 from handlers.i18n import catalog, locale_from_hint
@@ -88,8 +88,8 @@ async def successful_payment(services: Services, message: Message) -> list[Reply
         if payment is None or payment.provider != Provider.STARS.value:
             log.error("successful_payment for an unknown invoice (charge recorded by Telegram only)")
             t = catalog(locale_from_hint(message.from_user.language_code if message.from_user else None))
-            config = services.config
-            return [Text(text=t("paysupport", email=config.support_email, whatsapp=config.support_whatsapp))]
+            found = contacts.block_for(services.config, t, "email", "whatsapp")
+            return [Text(text=t("paysupport", contacts=found))]
         settled = await checkout.settle(
             services,
             payment,

@@ -9,9 +9,7 @@ welcome =
        *[other] { $credits } free credits
     }.
 
-    What to do next: photograph your product in good light and send the photo here.
-    More free credits: follow our Facebook page for giveaway codes: { $page }
-    How-to video: { $video }
+    What to do next: photograph your product in good light and send the photo here.{ $more }
     Type "help" to see everything I can do.
 
 help-intro =
@@ -23,11 +21,17 @@ help-intro =
 help-line = { $usage }: { $description }
 help-outro = No menu? Type the words without the slash, in English or Bengali, e.g. "credits" or "ক্রেডিট".
 
-support =
-    Need a hand? We are happy to help.
-    WhatsApp: { $whatsapp }
-    Facebook page: { $page }
-    E-mail: { $email }
+support = Need a hand? We are happy to help.{ $contacts }
+support-none = Need a hand? Our team cannot be reached from this chat yet; please try again later.
+
+## Contacts and links: each line appears only when its setting is configured
+
+contact-page-codes = More free credits: follow our Facebook page for giveaway codes: { $url }
+contact-upgrade = Prices and packs: { $url }
+contact-video = How-to video: { $url }
+contact-whatsapp = WhatsApp: { $number }
+contact-page = Facebook page: { $url }
+contact-email = E-mail: { $email }
 
 lang-choose = Choose your language:
 lang-set = Done: I will write to you in English from now on.

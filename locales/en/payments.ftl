@@ -6,8 +6,8 @@ buy-choose = Choose a pack. { $method ->
     }
 buy-pack-stars = { $credits } credits · { $price } ⭐
 buy-pack-bdt = { $credits } credits · ৳{ $price }
-buy-nothing-on-sale = No credit packs are on sale right now. See { $upgrade }
-buy-unavailable = Buying in this chat is not available yet. See { $upgrade }
+buy-nothing-on-sale = No credit packs are on sale right now.{ $more }
+buy-unavailable = Buying in this chat is not available yet.{ $more }
 buy-pack-gone = That pack is no longer on sale. Please choose again with /buy.
 buy-price-changed = The price of this pack has changed. Please choose it again with /buy.
 buy-invoice-unknown = This invoice is not valid any more. Please start again with /buy.
@@ -25,12 +25,12 @@ buy-bkash-failed = Payment #{ $number } did not go through, and nothing was char
 buy-bkash-not-charged = Payment #{ $number } was stopped before you were charged: that pack's price changed or it is no longer on sale. Please choose again with /buy.
 buy-refunded = Payment #{ $number } was refunded. { $taken } credits were taken back; your balance is now { $balance }.
 paysupport =
-    Questions about a payment? Write to { $email } or WhatsApp { $whatsapp } with your payment number (#…), and we answer within a day.
+    Questions about a payment? Write to us with your payment number (#…), and we answer within a day.{ $contacts }
     Refunds of unused credits are made by our team; Telegram Stars go back to your Telegram account, bKash payments to your bKash wallet.
 terms =
     Terms of sale: credits pay for product photos rendered by Nexoraz. A pack's credits are added once its payment is confirmed; they do not expire.
     Unused credits can be refunded on request within 14 days of buying (see /paysupport). Credits already used for photos are not refunded.
-    We keep only what billing needs (payment number, pack, amount, transaction id, dates). Privacy: { $privacy } · Contact: { $email }
+    We keep only what billing needs (payment number, pack, amount, transaction id, dates).{ $contacts }
 credits-purchased = Bought: { $purchased } · gifts and bonuses: { $gifts }
 command-buy = Buy credits
 command-paysupport = Help with a payment
