@@ -158,7 +158,14 @@ def create_app(settings: Settings) -> App:
     privacy_http.add_routes(http, settings, services)
     if isinstance(queue, MemoryJobQueue):
         app.workers = JobRunner(
-            settings, db, blobs, {c.name: c for c in app.channels}, queue.take, queue.enqueue, metrics=metrics
+            settings,
+            db,
+            blobs,
+            {c.name: c for c in app.channels},
+            queue.take,
+            queue.enqueue,
+            queued=queue.queued_ids,
+            metrics=metrics,
         )
     add_ops_routes(http, readiness_checks(app), metrics)
     return app

@@ -352,9 +352,7 @@ class WebChat:
             locale_hint=_accept_language(request),
         )
 
-    def _serialize(
-        self, visitor: str, reply: Reply, stash: Callable[[_Stored], str] | None = None
-    ) -> dict[str, Any]:
+    def _serialize(self, visitor: str, reply: Reply, stash: Callable[[_Stored], str] | None = None) -> dict[str, Any]:
         stash = stash or self._media.put
         match reply:
             case Text():

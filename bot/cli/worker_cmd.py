@@ -95,7 +95,16 @@ async def serve(
     async def never_take() -> int:
         raise RuntimeError("a Redis worker takes its jobs from taskiq, not from JobRunner consumers")
 
-    runner = JobRunner(settings, app.db, blobs, {c.name: c for c in app.channels}, never_take, queue.enqueue)
+    runner = JobRunner(
+        settings,
+        app.db,
+        blobs,
+        {c.name: c for c in app.channels},
+        never_take,
+        queue.enqueue,
+        queued=queue.queued_ids,
+        sweep_turn=queue.sweep_turn,
+    )
     queue.attach(runner)
     listening: asyncio.Task[None] | None = None
     try:
