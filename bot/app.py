@@ -172,7 +172,8 @@ def create_app(settings: Settings) -> App:
 
 
 def readiness_checks(app: App) -> dict[str, Check]:
-    """What /readyz asks: the database, Redis when configured, and the render queue."""
+    """What /readyz asks: the database, Redis when configured, the render queue, and each channel that
+    can tell whether it still receives (a `health()` that raises when it does not)."""
 
     async def database() -> None:
         async with app.db.engine.connect() as connection:
@@ -192,7 +193,18 @@ def readiness_checks(app: App) -> dict[str, Check]:
     if app.redis is not None:
         checks["redis"] = redis
     checks["queue"] = queue
+    for channel in app.channels:
+        health = getattr(channel, "health", None)  # e.g. Telegram's long polling has not gone deaf
+        if health is not None:
+            checks[channel.name] = _sync_check(health)
     return checks
+
+
+def _sync_check(health: Any) -> Check:
+    async def check() -> None:
+        health()
+
+    return check
 
 
 async def start(app: App) -> None:

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             "the worker needs REDIS_URL (e.g. redis://127.0.0.1:6379/0), the queue it takes jobs from; "
             "without Redis, `python -m bot run` renders in its own process"
         )
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, key=settings.secret_key("logs"), secrets=settings.log_secrets)
     try:
         asyncio.run(serve(settings, grace_s=max(0.0, args.grace)))
     except SchemaOutOfDate as exc:
