@@ -280,7 +280,11 @@ async def serve(settings: Settings, stop_signals: Sequence[signal.Signals] = (si
     loop = asyncio.get_running_loop()
     for sig in stop_signals:
         loop.add_signal_handler(sig, stopping.set)
-    await start(app)
+    try:
+        await start(app)
+    except BaseException:  # a one-line start-up error: close what was opened, so nothing else is printed
+        await stop(app)
+        raise
     try:
         await stopping.wait()
         log.info("stopping: no new updates; jobs in flight have %ss to finish", STOP_GRACE_S)

@@ -44,7 +44,7 @@ from bot.job_outcomes import (
     transient_delay,
 )
 from handlers.i18n import catalog
-from handlers.model import ChatAction, Progress, Reply
+from handlers.model import Album, ChatAction, Document, Image, Progress, Reply
 from handlers.photos import batch_progress_key
 from handlers.results import failure_reply, result_replies, undelivered_reply
 from storage import jobs, ledger
@@ -195,8 +195,10 @@ class JobProcessor:
             raise JobGone(job.id)
         if not self._window_open(job, owner):
             return Undelivered("window_closed")
+        replies = result_replies(t, fresh, outputs, balance)
+        files = [r for r in replies if isinstance(r, Document | Image | Album)]
         try:
-            await channel.send(job.chat_id, result_replies(t, fresh, outputs, balance))
+            await channel.send(job.chat_id, files)  # the caption ("ready", buttons) only once they are accepted
         except Refused as error:
             log.info("job %s: delivery refused: %s", job.id, error)
             return Undelivered("refused")
@@ -205,6 +207,7 @@ class JobProcessor:
             if self.metrics is not None:
                 self.metrics.delivery_failed()
             return RetryLater(_channel_delay(error), "delivery_unavailable")
+        await self._quietly(channel, job, [r for r in replies if r not in files])
         return Delivered()
 
     def _window_open(self, job: RenderJob, user: User) -> bool:
