@@ -51,9 +51,7 @@ async def audit(db: Database, *, signup_credits: int, photos_acknowledged: int |
     async with db.transaction() as s:
         result.ledger_drift = list(await ledger.drift(s))
         jobs = (await s.execute(text("SELECT id, user_id, cost, state FROM render_jobs"))).all()
-        entries = (
-            await s.execute(text("SELECT user_id, delta, kind, idempotency_key FROM ledger_entries"))
-        ).all()
+        entries = (await s.execute(text("SELECT user_id, delta, kind, idempotency_key FROM ledger_entries"))).all()
         balances = dict((await s.execute(text("SELECT user_id, balance FROM credit_accounts"))).all())
         result.users = int((await s.execute(text("SELECT count(*) FROM users"))).scalar_one())
     result.jobs = len(jobs)
