@@ -19,10 +19,10 @@ REPO = Path(__file__).resolve().parents[2]
 READ_KEY = """
 import sys, time
 from pathlib import Path
+from bot.settings import Settings
 start = float(sys.argv[2])
 while time.time() < start:
     pass
-from bot.settings import Settings
 settings = Settings(_env_file=None, data_dir=Path(sys.argv[1]), files_key="")
 print(settings.secret_key("files").hex())
 """
@@ -33,7 +33,7 @@ def test_processes_starting_together_share_one_complete_key(tmp_path: Path) -> N
     env.pop("FILES_KEY", None)
     for round_ in range(4):
         data_dir = tmp_path / f"round-{round_}"
-        start = time.time() + 1.5  # every process spins until the same moment, then creates the key
+        start = time.time() + 4.0  # every process spins until the same moment, then creates the key
         processes = [
             subprocess.Popen(
                 [sys.executable, "-c", READ_KEY, str(data_dir), str(start)],
