@@ -139,6 +139,8 @@ class JobProcessor:
         except Exception as error:  # the lease runs out and the sweeper re-queues it
             log.warning("job %s: hand-back failed (%s); it is picked up after its lease", job.id, error)
             return
+        if not released:
+            return  # finished meanwhile, or no longer ours
         log.info("job %s: handed back (stopping)", job.id)
         if self.metrics is not None:
             self.metrics.job_ended("handed_back")
