@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL_S = 30.0
+SWEEP_RETRY_S = 2.0
 Queued = Callable[[], Awaitable[set[int]]]
 
 
@@ -140,14 +141,14 @@ class JobRunner:
         self.sweep_interval_s = SWEEP_INTERVAL_S
 
     async def start(self, *, consume: bool = True) -> None:
-        """Queue the due jobs, run the consumers and the sweeper. `consume=False` runs only the sweeper:
-        a Redis worker (bot/queue_redis.py), whose messages taskiq delivers."""
+        """Run the consumers and the sweeper, whose first sweep (at once) queues the jobs accepted before a
+        restart or abandoned by a dead process. `consume=False` runs only the sweeper: a Redis worker
+        (bot/queue_redis.py), whose messages taskiq delivers."""
         if consume:
-            await self.sweep()  # jobs accepted before a restart, or abandoned by a dead process
             self._tasks = [
                 asyncio.create_task(self._consume(), name=f"render-{n}") for n in range(self.settings.render_workers)
             ]
-        self._tasks.append(asyncio.create_task(self._sweeper(), name="render-sweeper"))
+        self._tasks.append(asyncio.create_task(self._sweeper(first_at_once=consume), name="render-sweeper"))
 
     def alive(self) -> bool:
         """The consumers are running (what /readyz calls "the queue" in the embedded mode)."""
@@ -198,14 +199,17 @@ class JobRunner:
             except Exception:  # the row could not be written (the database is down): its lease runs out
                 log.exception("job %s: not settled; the sweeper picks it up after its lease", job_id)
 
-    async def _sweeper(self) -> None:
+    async def _sweeper(self, *, first_at_once: bool) -> None:
+        wait = 0.0 if first_at_once else self.sweep_interval_s
         while True:
-            await asyncio.sleep(self.sweep_interval_s)
+            await asyncio.sleep(wait)
+            wait = self.sweep_interval_s
             try:
                 if self._sweep_turn is None or await self._sweep_turn(self.sweep_interval_s):
                     await self.sweep()
-            except Exception as error:  # the database or Redis is down: the next sweep tries again
+            except Exception as error:  # the database or Redis is down: try again soon
                 log.warning("sweep failed: %s", error)
+                wait = min(SWEEP_RETRY_S, self.sweep_interval_s)
 
     async def sweep(self) -> list[int]:
         """Queue the jobs that are due and that nobody holds: not in the queue, not being processed here,
