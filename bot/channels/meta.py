@@ -379,7 +379,9 @@ class MetaChannel:
             except OutsideWindow as error:  # the rest would be refused alike
                 raise Refused(str(error)) from None
             except Exception as error:
-                failures.append(contract_error(error))
+                failure = contract_error(error)
+                log.warning("%s reply to %s not delivered: %s", self.name, logs.pseudonym(chat_id), failure)
+                failures.append(failure)
         if failures:
             raise next((f for f in failures if isinstance(f, Unavailable)), failures[0])
 
