@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from datetime import timedelta
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot import logs
 from bot.channels.base import Channel, ChannelError, Refused, Unavailable
+from bot.job_files import JobFiles
 from bot.job_outcomes import (
     MAX_RETRY_DELAY_S,
     Delivered,
@@ -51,7 +51,7 @@ from storage import jobs, ledger
 from storage.blobs import BlobStore
 from storage.db import Database
 from storage.errors import is_transient
-from storage.models import RenderJob, StoredFile, User
+from storage.models import RenderJob, User
 from storage.types import utcnow
 
 if TYPE_CHECKING:
@@ -85,6 +85,7 @@ class JobProcessor:
         self.pool = pool
         self.enqueue = enqueue
         self.metrics = metrics
+        self.files = JobFiles(db, blobs, pool, metrics)
         self.max_attempts = MAX_ATTEMPTS
 
     @property
@@ -168,13 +169,13 @@ class JobProcessor:
             log.error("job %s: channel %s is not running here; it waits for a process that has it", job.id, job.channel)
             return RetryLater(CHANNEL_MISSING_DELAY_S, "channel_missing")
         t = catalog(user.locale)
-        outputs = await self._stored_outputs(job)
+        outputs = await self.files.stored_outputs(job)
         if not outputs:
             if job.attempts == 1:  # one "working on it" per job, not one per try
                 status = Progress(key=batch_progress_key(job.batch_key), text=t("photo-rendering"))
                 await self._quietly(channel, job, [status, ChatAction(action="upload_photo")])
             try:
-                outputs = await self._render_and_store(job, channel)
+                outputs = await self.files.render_and_store(job, channel)
             except Refused as error:
                 log.info("job %s: the channel cannot give the photo: %s", job.id, error)
                 return Failed("media_unavailable")
@@ -217,67 +218,6 @@ class JobProcessor:
             return True
         log.info("job %s: the user's 24-hour window is closed; the results wait in /history", job.id)
         return False
-
-    async def _stored_outputs(self, job: RenderJob) -> list[tuple[StoredFile, bytes]]:
-        async with self.db.transaction() as session:
-            files = await jobs.files_of(session, job.id or 0, "output")
-        return [(f, self.blobs.get(f.path)) for f in files]
-
-    async def _render_and_store(self, job: RenderJob, channel: Channel) -> list[tuple[StoredFile, bytes]]:
-        if job.source_job_id:
-            async with self.db.transaction() as session:
-                cutouts = await jobs.files_of(session, job.source_job_id, "cutout")
-            if not cutouts:
-                raise Refused("the original cutout is gone (retention)")
-            started = time.perf_counter()
-            result = await self._render(self.pool.compose(self.blobs.get(cutouts[0].path), [job.style], job.size))
-        else:
-            upload = await channel.fetch_media(job.media_file_id)
-            styles = [job.style] if job.style == "transparent" else [job.style, "transparent"]
-            started = time.perf_counter()
-            result = await self._render(self.pool.render_photo(upload, styles, job.size))
-        if self.metrics is not None:
-            self.metrics.render_time(time.perf_counter() - started)
-        stored: list[tuple[StoredFile, bytes]] = []
-        async with self.db.transaction() as session:
-            fresh = await jobs.get(session, job.id or 0)
-            if fresh is None:
-                raise JobGone(job.id)  # the user erased their data while we rendered: keep nothing
-            if not await jobs.holds(session, job.id or 0, job.attempts):
-                raise LeaseLost
-            if result.get("upload"):
-                mime, clean = result["upload"]
-                await self._store(session, job, "upload", "original", mime, clean)
-            if result.get("cutout"):
-                await self._store(session, job, "cutout", "cutout.png", "image/png", result["cutout"])
-            for name, mime, data in result["outputs"]:
-                stored.append((await self._store(session, job, "output", name, mime, data), data))
-            fresh.hard_photo = bool(result.get("hard_photo"))
-            session.add(fresh)
-        return stored
-
-    async def _render(self, work: Awaitable[dict[str, Any]]) -> dict[str, Any]:
-        """The render process answers a result or a failure code (`render_task`); a dead process passes
-        through (a retry), and anything else from the pool (a result that would not cross the process
-        boundary) is this photo's failure, not a blink."""
-        try:
-            result = await work
-        except (BrokenProcessPool, asyncio.CancelledError):
-            raise
-        except Exception as error:
-            log.error("render pool raised %s: %s", type(error).__name__, error)
-            raise RenderFailed("render_error") from error
-        if result.get("failed"):
-            log.info("render refused the photo: %s", result.get("detail") or result["failed"])
-            raise RenderFailed(str(result["failed"]))
-        return result
-
-    async def _store(self, session: Any, job: RenderJob, kind: str, name: str, mime: str, data: bytes) -> StoredFile:
-        path = self.blobs.put(data)
-        return await jobs.add_file(
-            session,
-            StoredFile(user_id=job.user_id, job_id=job.id, kind=kind, name=name, mime=mime, path=path, bytes=len(data)),
-        )
 
     # The one place the row is written --------------------------------------------------------------
 
