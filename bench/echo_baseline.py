@@ -61,6 +61,13 @@ ECHO_BOT = textwrap.dedent(
 )
 
 
+def profiled(report: str | None) -> list[str]:
+    """The interpreter arguments that run the front under pyinstrument (wall clock, written at exit)."""
+    if not report:
+        return []
+    return ["-m", "pyinstrument", "--renderer", "text", "--outfile", str(Path(report).resolve())]
+
+
 async def wait_webhook(emulator: TelegramAPIEmulator, process: subprocess.Popen[bytes], url: str) -> None:
     for _ in range(600):  # bounded: 60 s
         if process.poll() is not None:
@@ -105,6 +112,11 @@ async def main() -> None:
     parser.add_argument("--updates", type=int, default=1000)
     parser.add_argument("--connections", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--sends-per-second", type=float, default=1000.0,
+        help="the front's TELEGRAM_SENDS_PER_SECOND (production: 30, Telegram's own limit; the echo bot has none)",
+    )  # fmt: skip
+    parser.add_argument("--profile", help="run the front under pyinstrument; its text report goes to this file")
     args = parser.parse_args()
     print(f"{load_average()} (before)")
     emulator = TelegramAPIEmulator()
@@ -130,12 +142,13 @@ async def main() -> None:
             echo.wait(timeout=30)
             emulator.webhook = None
             front = subprocess.Popen(  # noqa: ASYNC220
-                [sys.executable, "-m", "bot", "run"],
+                [sys.executable, *profiled(args.profile), "-m", "bot", "run"],
                 cwd=tmp,
                 env={**base_env, "PYTHONPATH": str(REPO), "DATA_DIR": str(Path(tmp) / "data"),
                      "HTTP_PORT": str(front_port), "PUBLIC_BASE_URL": f"http://127.0.0.1:{front_port}",
                      "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE": emulator.url, "TELEGRAM_MODE": "webhook",
-                     "TELEGRAM_WEBHOOK_SECRET": SECRET, "LOG_LEVEL": "WARNING"},
+                     "TELEGRAM_WEBHOOK_SECRET": SECRET, "LOG_LEVEL": "WARNING",
+                     "TELEGRAM_SENDS_PER_SECOND": str(args.sends_per_second)},
             )  # fmt: skip
             await wait_webhook(emulator, front, f"http://127.0.0.1:{front_port}")
             url = f"http://127.0.0.1:{front_port}/webhooks/telegram"

@@ -20,9 +20,9 @@ FAILED_REDEEMS_PER_HOUR = 5
 
 @router.command("credits")
 async def show_credits(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
-    balance = await ledger.balance(ctx.session, ctx.user_id)
+    account = await ctx.session.get(CreditAccount, ctx.user_id)  # the balance and the plan in one read
+    balance = account.balance if account is not None else 0
     lines = [ctx.t("credits-balance", balance=balance, cost=ctx.config.render_cost)]
-    account = await ctx.session.get(CreditAccount, ctx.user_id)
     if account is not None and account.plan:
         until = account.plan_expires_at
         day = format_date(until.date(), "d MMM y", locale=ctx.locale) if until else "-"

@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.models import User
+from storage.models import DeletionRequest, User
 from storage.sql import affected, insert_ignore
 from storage.types import utcnow
 
@@ -36,34 +38,66 @@ class Identity:
         return hmac.new(key, str(self).encode(), hashlib.sha256).hexdigest()
 
 
+TOUCH_AFTER = timedelta(minutes=5)
+"""`last_seen_at` is rewritten at most this often: a message inside it costs no UPDATE. The stored time can
+lag by this much, so a 24-hour reply window computed from it closes early, never late."""
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """A user writing to us: their row (attached to the session), whether this message created it, and
+    whether a `/delete` was waiting for its confirmation."""
+
+    user: User
+    created: bool
+    deletion_pending: bool
+
+
+def _with_deletion_request(identity: Identity) -> Any:
+    return (
+        select(User, col(DeletionRequest.created_at))
+        .outerjoin(DeletionRequest, col(DeletionRequest.user_id) == col(User.id))
+        .where(col(User.channel) == identity.channel, col(User.external_id) == identity.external_id)
+    )
+
+
+async def arrive(session: AsyncSession, identity: Identity, *, locale: str, display_name: str | None) -> Arrival:
+    """One SELECT for a returning user (the row and any pending /delete together); an UPDATE only when
+    something changed. A first message inserts (ON CONFLICT DO NOTHING: two first messages at once make one
+    row) and selects again."""
+    row = (await session.execute(_with_deletion_request(identity))).first()
+    created = False
+    if row is None:
+        now = utcnow()
+        values = {
+            "channel": identity.channel,
+            "external_id": identity.external_id,
+            "locale": locale,
+            "display_name": display_name,
+            "created_at": now,
+            "last_seen_at": now,
+        }
+        created = bool(affected(await session.execute(insert_ignore(session, User, values))))
+        row = (await session.execute(_with_deletion_request(identity))).first()
+        assert row is not None
+    user, pending = row[0], row[1] is not None
+    if not created:
+        now = utcnow()
+        if user.unreachable:
+            user.unreachable = False  # they wrote to us, so they can be reached again
+        if now - user.last_seen_at >= TOUCH_AFTER:
+            user.last_seen_at = now
+        if display_name and display_name != user.display_name:
+            user.display_name = display_name
+    return Arrival(user=user, created=created, deletion_pending=pending)
+
+
 async def get_or_create(
     session: AsyncSession, identity: Identity, *, locale: str, display_name: str | None
 ) -> tuple[User, bool]:
     """The user's row and whether this call created it."""
-    result = await session.execute(
-        insert_ignore(
-            session,
-            User,
-            {
-                "channel": identity.channel,
-                "external_id": identity.external_id,
-                "locale": locale,
-                "display_name": display_name,
-                "created_at": utcnow(),
-                "last_seen_at": utcnow(),
-            },
-        )
-    )
-    created = bool(affected(result))
-    user = await find(session, identity)
-    assert user is not None
-    if not created:
-        user.last_seen_at = utcnow()
-        user.unreachable = False  # they wrote to us, so they can be reached again
-        if display_name and display_name != user.display_name:
-            user.display_name = display_name
-        session.add(user)
-    return user, created
+    arrival = await arrive(session, identity, locale=locale, display_name=display_name)
+    return arrival.user, arrival.created
 
 
 async def find(session: AsyncSession, identity: Identity) -> User | None:

@@ -36,7 +36,7 @@ from pydantic import ValidationError
 from bot.channels import telegram_menu
 from bot.channels.base import MediaUnavailable
 from bot.channels.telegram_convert import to_inbound
-from bot.channels.telegram_send import TelegramSender
+from bot.channels.telegram_send import Pace, TelegramSender
 from bot.errors import OperatorError
 from bot.settings import Settings
 from handlers.dispatcher import Dispatcher
@@ -66,7 +66,8 @@ class TelegramChannel:
         self._dispatcher = dispatcher
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
         self.bot = Bot(settings.telegram_bot_token, session=session)
-        self.sender = TelegramSender(self.bot, self._mark_unreachable)
+        pace = Pace(settings.telegram_sends_per_second)
+        self.sender = TelegramSender(self.bot, self._mark_unreachable, pace=pace)
         self._secret = settings.telegram_webhook_secret or _derived_secret(settings)
         self._poller: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
