@@ -66,6 +66,7 @@ class TelegramChannel:
         self._dispatcher = dispatcher
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
         self.bot = Bot(settings.telegram_bot_token, session=session)
+        self._bot_id = str(self.bot.id)
         pace = Pace(settings.telegram_sends_per_second)
         self.sender = TelegramSender(self.bot, self._mark_unreachable, pace=pace)
         self._secret = settings.telegram_webhook_secret or _derived_secret(settings)
@@ -182,6 +183,7 @@ class TelegramChannel:
         event = to_inbound(update)
         if event is None:
             return
+        event = dataclasses.replace(event, bot_id=self._bot_id)  # update ids are unique per bot only
         self.sender.reachable(event.chat_id)
         replies = await self._dispatcher.dispatch(event)
         if replies:
