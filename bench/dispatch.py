@@ -113,7 +113,8 @@ async def run(args: argparse.Namespace) -> None:
             took, cpu = time.perf_counter() - began, time.process_time() - cpu
             if profiler is not None:
                 profiler.stop()
-                Path(args.profile).write_text(profiler.output_text(unicode=False, color=False, show_all=False))
+                report = profiler.output_text(unicode=False, color=False, show_all=False)
+                await asyncio.to_thread(Path(args.profile).write_text, report)
             await db.dispose()
         finally:
             if args.postgres:

@@ -19,7 +19,6 @@ from storage.models import ProcessedEvent
 from storage.sql import affected, insert_ignore
 from storage.types import utcnow
 
-
 KEEP_DAYS = 8
 MAX_KEY_CHARS = 160  # the column's width
 
