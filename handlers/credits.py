@@ -10,7 +10,6 @@ from handlers.i18n import to_bengali_digits
 from handlers.model import Inbound, Reply, Text
 from handlers.router import Router
 from storage import giveaways, ledger
-from storage.models import CreditAccount
 
 router = Router()
 
@@ -20,7 +19,7 @@ FAILED_REDEEMS_PER_HOUR = 5
 
 @router.command("credits")
 async def show_credits(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
-    account = await ctx.session.get(CreditAccount, ctx.user_id)  # the balance and the plan in one read
+    account, entries = await ledger.account_and_recent(ctx.session, ctx.user_id, RECENT_ENTRIES)  # one read
     balance = account.balance if account is not None else 0
     lines = [ctx.t("credits-balance", balance=balance, cost=ctx.config.render_cost)]
     if account is not None and account.plan:
@@ -29,7 +28,6 @@ async def show_credits(event: Inbound, ctx: Context, argument: str) -> list[Repl
         lines.append(
             ctx.t("credits-plan", plan=account.plan, until=to_bengali_digits(day) if ctx.locale == "bn" else day)
         )
-    entries = await ledger.recent(ctx.session, ctx.user_id, RECENT_ENTRIES)
     if entries:
         lines.append(ctx.t("credits-recent"))
         for entry in entries:

@@ -6,7 +6,8 @@ crash part-way lets the platform's redelivery try again. Replies go out only aft
 This is the front end's hot path (bench/dispatch.py profiles it): a returning user's `/help` costs the
 claim, one SELECT (user and pending /delete) and the commit; nothing is written to the user's row unless
 something changed. A handler's typed error rolls the whole transaction back and records the event again
-in a second one, so the common path needs no SAVEPOINT.
+in a second one, so the common path needs no SAVEPOINT. Under a backlog, events are recorded in batches
+(`handlers.batches`): one transaction, one claim and one user lookup for up to 64 users' events.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import commands, privacy
+from handlers.batches import MAX_BATCH, Batches, Outcome, outcome_of
 from handlers.context import Context, Services
 from handlers.errors import AppError, ServiceUnavailable
 from handlers.i18n import catalog, locale_from_hint
@@ -24,6 +26,7 @@ from handlers.model import Inbound, Kind, Reply, Text
 from handlers.router import Router
 from storage import events, ledger, users
 from storage.errors import is_transient
+from storage.models import User
 from storage.users import Identity
 
 log = logging.getLogger(__name__)
@@ -35,10 +38,11 @@ Fallback = Callable[[Inbound, Context, str], Awaitable[list[Reply]]]
 
 
 class Dispatcher:
-    def __init__(self, services: Services, router: Router, fallback: Fallback) -> None:
+    def __init__(self, services: Services, router: Router, fallback: Fallback, *, batch_size: int = MAX_BATCH) -> None:
         self.services = services
         self.router = router
         self.fallback = fallback
+        self._batches = Batches(self._one, self._many, size=batch_size)
 
     async def dispatch(self, event: Inbound) -> list[Reply]:
         """Replies once the event is recorded; ServiceUnavailable when it could not be (do not acknowledge)."""
@@ -65,6 +69,10 @@ class Dispatcher:
             if await self.services.limiter.hit(f"msg-warned:{identity}", limit=1, window_s=60):
                 return [Text(text=catalog(locale_from_hint(event.locale_hint))("error-rate-limited"))]
             return []
+        return await self._batches.submit(event)
+
+    async def _one(self, event: Inbound) -> list[Reply]:
+        """One event in a transaction of its own."""
         try:
             try:
                 async with self.services.db.transaction() as session:
@@ -81,7 +89,53 @@ class Dispatcher:
             log.exception("event %s/%s failed", event.channel, event.event_id)
             lang = locale_from_hint(event.locale_hint)
             return [Text(text=catalog(lang)("error-internal"))]
-        for action in ctx.after_commit if ctx is not None else ():
+        if ctx is not None:
+            await self._after_commit(event, ctx)
+        return replies
+
+    async def _many(self, batch: list[Inbound]) -> list[Outcome]:
+        """A batch (one event per user) in one transaction: one claim and one user lookup for all. Should any
+        handler fail, the whole transaction rolls back and each event goes its own way (`_one`)."""
+        try:
+            async with self.services.db.transaction() as session:
+                staged = await self._stage(batch, session)
+        except Exception as error:
+            if is_transient(error):  # nothing was recorded, and nothing can be now: ask for redelivery
+                return [error] * len(batch)
+            log.info("a batch of %d events failed (%s); each goes alone", len(batch), type(error).__name__)
+            return [await outcome_of(self._one(event)) for event in batch]
+        outcomes: list[Outcome] = []
+        for event, item in zip(batch, staged, strict=True):
+            if item is None:
+                outcomes.append([])
+                continue
+            replies, ctx = item
+            outcomes.append(await outcome_of(self._after_commit_then(event, ctx, replies)))
+        return outcomes
+
+    async def _stage(self, batch: list[Inbound], session: AsyncSession) -> list[tuple[list[Reply], Context] | None]:
+        keys = [(e.channel.value, events.event_key(e.event_id, e.bot_id)) for e in batch]
+        new = await events.claim_many(session, keys)
+        identities = [Identity(e.channel.value, e.user_id) for e in batch]
+        returning = await users.find_many(session, [i for i, key in zip(identities, keys, strict=True) if key in new])
+        staged: list[tuple[list[Reply], Context] | None] = []
+        for event, identity, key in zip(batch, identities, keys, strict=True):
+            if key not in new:
+                log.info("redelivered event %s/%s ignored", event.channel, event.event_id)
+                staged.append(None)
+                continue
+            new.discard(key)  # the same event twice in one batch: the second is the redelivery
+            ctx = await self._context(event, session, identity, returning.get(identity))
+            notices = await privacy.before_route(event, ctx)
+            staged.append((notices + await self._route(event, ctx), ctx))
+        return staged
+
+    async def _after_commit_then(self, event: Inbound, ctx: Context, replies: list[Reply]) -> list[Reply]:
+        await self._after_commit(event, ctx)
+        return replies
+
+    async def _after_commit(self, event: Inbound, ctx: Context) -> None:
+        for action in ctx.after_commit:
             try:
                 await action()
             except Exception as error:  # recorded already: the sweeper re-queues what was not queued
@@ -93,7 +147,6 @@ class Dispatcher:
                     event.event_id,
                     error,
                 )
-        return replies
 
     async def _arrive(self, event: Inbound, session: AsyncSession) -> Context | None:
         """Claim the event and load (or create) its user; None for a redelivery. Two statements for a
@@ -101,10 +154,20 @@ class Dispatcher:
         if not await events.claim(session, event.channel.value, event.event_id, bot=event.bot_id):
             log.info("redelivered event %s/%s ignored", event.channel, event.event_id)
             return None
-        identity = Identity(event.channel.value, event.user_id)
+        return await self._context(event, session, Identity(event.channel.value, event.user_id), None)
+
+    async def _context(
+        self, event: Inbound, session: AsyncSession, identity: Identity, returning: tuple[User, bool] | None
+    ) -> Context:
+        """The handler's context for a claimed event: its user (loaded with the batch, or here), sign-up
+        credits for a new one, the platform's language hint unless the user chose one."""
         hinted = locale_from_hint(event.locale_hint)
-        arrival = await users.arrive(session, identity, locale=hinted, display_name=event.display_name)
-        user, created = arrival.user, arrival.created
+        if returning is not None:
+            user, pending, created = returning[0], returning[1], False
+            users.touch(user, event.display_name)
+        else:
+            arrival = await users.arrive(session, identity, locale=hinted, display_name=event.display_name)
+            user, pending, created = arrival.user, arrival.deletion_pending, arrival.created
         if not created and event.locale_hint and not user.locale_chosen and user.locale != hinted:
             user.locale = hinted
         if created:
@@ -120,7 +183,7 @@ class Dispatcher:
             session=session,
             services=self.services,
             new_user=created,
-            deletion_pending=arrival.deletion_pending,
+            deletion_pending=pending,
         )
 
     async def _refused(self, event: Inbound, error: AppError) -> tuple[list[Reply], Context | None]:

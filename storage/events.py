@@ -36,6 +36,18 @@ async def claim(session: AsyncSession, channel: str, event_id: str, *, bot: str 
     return bool(affected(await session.execute(insert_ignore(session, ProcessedEvent, values))))
 
 
+async def claim_many(session: AsyncSession, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Claim a batch of (channel, event key) at once: one INSERT ... ON CONFLICT DO NOTHING RETURNING; the
+    keys it returns are new, the rest are redeliveries (a key twice in `keys` is returned once)."""
+    if not keys:
+        return set()
+    now = utcnow()
+    rows = [{"channel": channel, "event_id": key, "created_at": now} for channel, key in keys]
+    table = ProcessedEvent.__table__  # type: ignore[attr-defined]
+    statement = insert_ignore(session, ProcessedEvent, rows).returning(table.c.channel, table.c.event_id)
+    return {(str(channel), str(key)) for channel, key in (await session.execute(statement)).all()}
+
+
 async def forget_older_than(session: AsyncSession, days: int, *, now: datetime | None = None) -> int:
     """Platforms redeliver for at most 7 days (WhatsApp); older rows only take space (and index time)."""
     result = await session.execute(

@@ -136,6 +136,29 @@ async def recent(session: AsyncSession, user_id: int, limit: int = 5) -> list[Le
     return list(result.scalars())
 
 
+async def account_and_recent(
+    session: AsyncSession, user_id: int, limit: int = 5
+) -> tuple[CreditAccount | None, list[LedgerEntry]]:
+    """The account (balance, plan) and its latest entries in one statement: /credits runs on every ask."""
+    recent_ids = (
+        select(col(LedgerEntry.id))
+        .where(col(LedgerEntry.user_id) == user_id)
+        .order_by(col(LedgerEntry.id).desc())
+        .limit(limit)
+        .scalar_subquery()
+    )
+    query = (
+        select(CreditAccount, LedgerEntry)
+        .outerjoin(LedgerEntry, col(LedgerEntry.id).in_(recent_ids))
+        .where(col(CreditAccount.user_id) == user_id)
+        .order_by(col(LedgerEntry.id).desc())
+    )
+    rows = (await session.execute(query)).all()
+    if not rows:
+        return None, []
+    return rows[0][0], [entry for _, entry in rows if entry is not None]
+
+
 async def drift(session: AsyncSession) -> list[Drift]:
     """Accounts whose cached balance differs from the sum of their ledger entries (should be none)."""
     sums = (

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -82,14 +82,35 @@ async def arrive(session: AsyncSession, identity: Identity, *, locale: str, disp
         assert row is not None
     user, pending = row[0], row[1] is not None
     if not created:
-        now = utcnow()
-        if user.unreachable:
-            user.unreachable = False  # they wrote to us, so they can be reached again
-        if now - user.last_seen_at >= TOUCH_AFTER:
-            user.last_seen_at = now
-        if display_name and display_name != user.display_name:
-            user.display_name = display_name
+        touch(user, display_name)
     return Arrival(user=user, created=created, deletion_pending=pending)
+
+
+def touch(user: User, display_name: str | None) -> None:
+    """A returning user wrote: what changes on their row (flushed with the transaction, if anything did)."""
+    now = utcnow()
+    if user.unreachable:
+        user.unreachable = False  # they wrote to us, so they can be reached again
+    if now - user.last_seen_at >= TOUCH_AFTER:
+        user.last_seen_at = now
+    if display_name and display_name != user.display_name:
+        user.display_name = display_name
+
+
+async def find_many(session: AsyncSession, identities: list[Identity]) -> dict[Identity, tuple[User, bool]]:
+    """Returning users of a batch in one SELECT: each row and whether a /delete waits for confirmation.
+    Identities not in the result have never written (or were erased): `arrive` creates them one by one."""
+    if not identities:
+        return {}
+    query = (
+        select(User, col(DeletionRequest.created_at))
+        .outerjoin(DeletionRequest, col(DeletionRequest.user_id) == col(User.id))
+        .where(tuple_(col(User.channel), col(User.external_id)).in_([(i.channel, i.external_id) for i in identities]))
+    )
+    found: dict[Identity, tuple[User, bool]] = {}
+    for user, requested in (await session.execute(query)).all():
+        found[Identity(user.channel, user.external_id)] = (user, requested is not None)
+    return found
 
 
 async def get_or_create(
