@@ -6,19 +6,21 @@ inbound event costs us (rate limit, event claim, user, handler, commit). `--prof
 report (text, top of the call tree) next to the numbers. Prints numbers; asserts nothing.
 
     .venv/bin/python bench/dispatch.py [--command help|credits] [--events 2000] [--users 100]
-        [--postgres] [--profile out.txt]
+        [--postgres] [--fronts 1,2] [--profile out.txt]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bot.app import build_router  # noqa: E402
@@ -61,10 +63,12 @@ async def drop_postgres(url: str) -> None:
         await conn.close()
 
 
-def backlog(command: str, events: int, users: int, first_id: int) -> dict[str, list[Inbound]]:
+def backlog(
+    command: str, events: int, users: int, first_id: int, first_user: int = 500_000
+) -> dict[str, list[Inbound]]:
     by_user: dict[str, list[Inbound]] = {}
     for n in range(events):
-        user = str(500_000 + n % users)
+        user = str(first_user + n % users)
         event = Inbound(
             channel=Channel.TELEGRAM,
             user_id=user,
@@ -91,39 +95,81 @@ async def drain(dispatcher: Dispatcher, by_user: dict[str, list[Inbound]]) -> in
     return answered
 
 
+async def front(url: str, args: argparse.Namespace, index: int, start: Any = None) -> tuple[float, float, int]:
+    """One front end's dispatcher draining its own users' backlog: (seconds, CPU seconds, answered)."""
+    db = Database(url)
+    services = Services(db=db, limiter=MemoryRateLimiter(), config=Config())
+    dispatcher = Dispatcher(services, build_router(), basics.fallback)
+    first_user = 500_000 + index * 100_000
+    await drain(dispatcher, backlog(args.command, args.users, args.users, 1 + index * 10**7, first_user))  # sign-ups
+    work = backlog(args.command, args.events, args.users, 1_000_000 + index * 10**7, first_user)
+    if start is not None:
+        await asyncio.to_thread(start.wait)  # every front starts its backlog at once
+    profiler = None
+    if args.profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(async_mode="disabled")
+        profiler.start()
+    cpu, began = time.process_time(), time.perf_counter()
+    answered = await drain(dispatcher, work)
+    took, cpu = time.perf_counter() - began, time.process_time() - cpu
+    if profiler is not None:
+        profiler.stop()
+        report = profiler.output_text(unicode=False, color=False, show_all=False)
+        await asyncio.to_thread(Path(args.profile).write_text, report)
+    await db.dispose()
+    return took, cpu, answered
+
+
+def _front_process(url: str, args: argparse.Namespace, index: int, start: Any, results: Any) -> None:
+    results.put(asyncio.run(front(url, args, index, start)))
+
+
+def fronts(url: str, args: argparse.Namespace, count: int) -> tuple[float, float]:
+    """`count` front processes on one database, each with its own users: (events/s together, CPU ms/event)."""
+    context = multiprocessing.get_context("spawn")
+    start, results = context.Barrier(count), context.Queue()
+    processes = [context.Process(target=_front_process, args=(url, args, i, start, results)) for i in range(count)]
+    for process in processes:
+        process.start()
+    outcomes = [results.get(timeout=600) for _ in processes]
+    for process in processes:
+        process.join(timeout=60)
+    took = max(t for t, _, _ in outcomes)
+    cpu = sum(c for _, c, _ in outcomes)
+    return count * args.events / took, 1000 * cpu / (count * args.events)
+
+
 async def run(args: argparse.Namespace) -> None:
     print(f"{load_average()} (before)")
+    db_name = "postgresql" if args.postgres else "sqlite"
     with tempfile.TemporaryDirectory() as tmp:
         url = await fresh_postgres() if args.postgres else f"sqlite+aiosqlite:///{tmp}/bench.sqlite3"
         try:
             await migrate.upgrade_async(url)
-            db = Database(url)
-            services = Services(db=db, limiter=MemoryRateLimiter(), config=Config())
-            dispatcher = Dispatcher(services, build_router(), basics.fallback)
-            await drain(dispatcher, backlog(args.command, args.users, args.users, 1))  # sign-ups, warm-up
-            work = backlog(args.command, args.events, args.users, 1_000_000)
-            profiler = None
-            if args.profile:
-                from pyinstrument import Profiler
-
-                profiler = Profiler(async_mode="disabled")
-                profiler.start()
-            cpu, began = time.process_time(), time.perf_counter()
-            answered = await drain(dispatcher, work)
-            took, cpu = time.perf_counter() - began, time.process_time() - cpu
-            if profiler is not None:
-                profiler.stop()
-                report = profiler.output_text(unicode=False, color=False, show_all=False)
-                await asyncio.to_thread(Path(args.profile).write_text, report)
-            await db.dispose()
+            if args.fronts:
+                rates = {}
+                for count in args.fronts:
+                    rate, cpu = await asyncio.to_thread(fronts, url, args, count)
+                    rates[count] = rate
+                    print(
+                        f"{count} front(s) x {args.events} /{args.command} from {args.users} users each on {db_name}: "
+                        f"{rate:.0f} events/s together, {cpu:.2f} ms CPU per event in the fronts"
+                    )
+                if 1 in rates:
+                    for count, rate in rates.items():
+                        print(f"  {count} front(s) / 1 front: {rate / rates[1]:.2f}x")
+            else:
+                took, cpu, answered = await front(url, args, 0)
+                print(
+                    f"{args.events} /{args.command} from {args.users} users on {db_name}: "
+                    f"{args.events / took:.0f} events/s, {1000 * cpu / args.events:.2f} ms CPU per event in this "
+                    f"process, {answered} answered"
+                )
         finally:
             if args.postgres:
                 await drop_postgres(url)
-    print(
-        f"{args.events} /{args.command} from {args.users} users on {'postgresql' if args.postgres else 'sqlite'}: "
-        f"{args.events / took:.0f} events/s, {1000 * cpu / args.events:.2f} ms CPU per event in this process, "
-        f"{answered} answered"
-    )
     print(f"{load_average()} (after)")
 
 
@@ -134,6 +180,10 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--postgres", action="store_true")
     parser.add_argument("--profile", help="write a pyinstrument text report to this file")
+    parser.add_argument(
+        "--fronts", type=lambda v: [int(n) for n in v.split(",")], help="e.g. 1,2: that many front processes, "
+        "each with its own users, on one database (PostgreSQL: does a second front add throughput?)"
+    )  # fmt: skip
     asyncio.run(run(parser.parse_args()))
 
 

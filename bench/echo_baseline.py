@@ -134,7 +134,7 @@ async def main() -> None:
         try:
             await wait_webhook(emulator, echo, f"http://127.0.0.1:{echo_port}")
             echo_url = f"http://127.0.0.1:{echo_port}/webhook"
-            await blast(emulator, echo_url, 100, args.connections, 1_000)  # warm-up
+            await blast(emulator, echo_url, 500, args.connections, 1_000)  # warm-up: every chat once
             for _ in range(args.rounds):
                 took = await blast(emulator, echo_url, args.updates, args.connections, 1_000)
                 results["echo"].append(args.updates / took)
@@ -152,7 +152,7 @@ async def main() -> None:
             )  # fmt: skip
             await wait_webhook(emulator, front, f"http://127.0.0.1:{front_port}")
             url = f"http://127.0.0.1:{front_port}/webhooks/telegram"
-            await blast(emulator, url, 100, args.connections, 1_000)  # warm-up (the same users: not sign-ups)
+            await blast(emulator, url, 500, args.connections, 1_000)  # warm-up: every chat signs up once
             for _ in range(args.rounds):
                 took = await blast(emulator, url, args.updates, args.connections, 1_000)
                 results["front"].append(args.updates / took)
@@ -160,7 +160,7 @@ async def main() -> None:
             for process in (echo, front):
                 if process is not None and process.poll() is None:
                     process.terminate()
-                    process.wait(timeout=30)
+                    process.wait(timeout=300 if args.profile else 30)  # a profile takes a while to write
             await emulator.stop()
     echo_rate, front_rate = statistics.median(results["echo"]), statistics.median(results["front"])
     print(
