@@ -116,19 +116,35 @@ class Dispatcher:
     async def _stage(self, batch: list[Inbound], session: AsyncSession) -> list[tuple[list[Reply], Context] | None]:
         keys = [(e.channel.value, events.event_key(e.event_id, e.bot_id)) for e in batch]
         new = await events.claim_many(session, keys)
-        identities = [Identity(e.channel.value, e.user_id) for e in batch]
-        returning = await users.find_many(session, [i for i, key in zip(identities, keys, strict=True) if key in new])
+        claimed = [(e, Identity(e.channel.value, e.user_id)) for e, key in zip(batch, keys, strict=True) if key in new]
+        known = {
+            i: (user, pending, False)
+            for i, (user, pending) in (await users.find_many(session, [i for _, i in claimed])).items()
+        }
+        known |= await self._sign_up([(e, i) for e, i in claimed if i not in known], session)
         staged: list[tuple[list[Reply], Context] | None] = []
-        for event, identity, key in zip(batch, identities, keys, strict=True):
+        for event, key in zip(batch, keys, strict=True):
             if key not in new:
                 log.info("redelivered event %s/%s ignored", event.channel, event.event_id)
                 staged.append(None)
                 continue
             new.discard(key)  # the same event twice in one batch: the second is the redelivery
-            ctx = await self._context(event, session, identity, returning.get(identity))
+            identity = Identity(event.channel.value, event.user_id)
+            ctx = await self._context(event, session, identity, known.get(identity))
             notices = await privacy.before_route(event, ctx)
             staged.append((notices + await self._route(event, ctx), ctx))
         return staged
+
+    async def _sign_up(
+        self, newcomers: list[tuple[Inbound, Identity]], session: AsyncSession
+    ) -> dict[Identity, tuple[User, bool, bool]]:
+        """A batch's first messages: their users created and their sign-up credits granted, all at once."""
+        rows = [(i, locale_from_hint(e.locale_hint), e.display_name) for e, i in newcomers]
+        made = await users.create_many(session, rows)
+        key, amount = self.services.config.identity_key, self.services.config.signup_credits
+        grants = [(user.id or 0, i.keyed_hash(key)) for i, (user, created, _) in made.items() if created]
+        await ledger.grant_signups(session, grants, amount)
+        return made
 
     async def _after_commit_then(self, event: Inbound, ctx: Context, replies: list[Reply]) -> list[Reply]:
         await self._after_commit(event, ctx)
@@ -157,20 +173,22 @@ class Dispatcher:
         return await self._context(event, session, Identity(event.channel.value, event.user_id), None)
 
     async def _context(
-        self, event: Inbound, session: AsyncSession, identity: Identity, returning: tuple[User, bool] | None
+        self, event: Inbound, session: AsyncSession, identity: Identity, loaded: tuple[User, bool, bool] | None
     ) -> Context:
-        """The handler's context for a claimed event: its user (loaded with the batch, or here), sign-up
-        credits for a new one, the platform's language hint unless the user chose one."""
+        """The handler's context for a claimed event: its user (loaded with the batch: row, /delete pending,
+        created by the batch with its sign-up credits; or loaded here), sign-up credits for a new one, the
+        platform's language hint unless the user chose one."""
         hinted = locale_from_hint(event.locale_hint)
-        if returning is not None:
-            user, pending, created = returning[0], returning[1], False
-            users.touch(user, event.display_name)
+        if loaded is not None:
+            user, pending, created = loaded
+            if not created:
+                users.touch(user, event.display_name)
         else:
             arrival = await users.arrive(session, identity, locale=hinted, display_name=event.display_name)
             user, pending, created = arrival.user, arrival.deletion_pending, arrival.created
         if not created and event.locale_hint and not user.locale_chosen and user.locale != hinted:
             user.locale = hinted
-        if created:
+        if created and loaded is None:
             await ledger.grant_signup(
                 session,
                 user.id or 0,

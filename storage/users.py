@@ -97,6 +97,33 @@ def touch(user: User, display_name: str | None) -> None:
         user.display_name = display_name
 
 
+async def create_many(
+    session: AsyncSession, newcomers: list[tuple[Identity, str, str | None]]
+) -> dict[Identity, tuple[User, bool, bool]]:
+    """First messages of a batch: (identity, locale, display name) -> (row, created here, /delete pending).
+    One multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING and one SELECT for all of them; a row another
+    process created meanwhile is found, not created (then it is a returning user)."""
+    if not newcomers:
+        return {}
+    now = utcnow()
+    rows = [
+        {
+            "channel": identity.channel,
+            "external_id": identity.external_id,
+            "locale": locale,
+            "display_name": display_name,
+            "created_at": now,
+            "last_seen_at": now,
+        }
+        for identity, locale, display_name in newcomers
+    ]
+    table = User.__table__  # type: ignore[attr-defined]
+    statement = insert_ignore(session, User, rows).returning(table.c.channel, table.c.external_id)
+    inserted = {Identity(str(c), str(e)) for c, e in (await session.execute(statement)).all()}
+    found = await find_many(session, [identity for identity, _, _ in newcomers])
+    return {identity: (user, identity in inserted, pending) for identity, (user, pending) in found.items()}
+
+
 async def find_many(session: AsyncSession, identities: list[Identity]) -> dict[Identity, tuple[User, bool]]:
     """Returning users of a batch in one SELECT: each row and whether a /delete waits for confirmation.
     Identities not in the result have never written (or were erased): `arrive` creates them one by one."""

@@ -9,12 +9,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from handlers.context import Context, Services
 from handlers.errors import AppError
 from handlers.model import Inbound, Reply
-from storage.models import ProcessedEvent
+from storage import ledger, users
+from storage.models import ProcessedEvent, SignupGrant
+from storage.users import Identity
 from tests.conftest import inbound
 from tests.helpers import make_dispatcher, texts
 
@@ -86,3 +88,25 @@ async def test_a_failing_handler_costs_no_other_event_its_answer(services: Servi
     again = [texts(r) for r in await asyncio.gather(*(bot.dispatch(e) for e in events))]
     assert again[0] == again[2] == again[3] == again[4] == ""  # recorded: redeliveries are no-ops
     assert "went wrong" in again[1]
+
+
+async def test_a_crowd_of_first_messages_signs_up_in_one_go_and_credits_each_identity_once(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bot = make_dispatcher(services)
+    key = services.config.identity_key
+    async with services.db.transaction() as session:  # this identity had its sign-up credits before /delete
+        await session.execute(insert(SignupGrant).values(identity_hash=Identity("telegram", "n0").keyed_hash(key)))
+    opened = _count_transactions(services, monkeypatch)
+    crowd = [inbound("/start", user=f"n{n}") for n in range(20)]
+    replies = [texts(r) for r in await asyncio.gather(*(bot.dispatch(e) for e in crowd))]
+    assert len(opened) <= 3
+    assert "0 free credits" in replies[0] or "0 credits" in replies[0], replies[0]
+    assert all("3 free credits" in r for r in replies[1:])
+    async with services.db.transaction() as session:
+        for n in range(20):
+            user = await users.find(session, Identity("telegram", f"n{n}"))
+            assert user is not None
+            assert await ledger.balance(session, user.id or 0) == (0 if n == 0 else 3)
+            assert len(await ledger.recent(session, user.id or 0, 10)) == (0 if n == 0 else 1)
+        assert await ledger.drift(session) == []
