@@ -19,7 +19,7 @@ FAILED_REDEEMS_PER_HOUR = 5
 
 @router.command("credits")
 async def show_credits(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
-    account, entries = await ledger.account_and_recent(ctx.session, ctx.user_id, RECENT_ENTRIES)  # one read
+    account = await ledger.statement(ctx.session, ctx.user_id, RECENT_ENTRIES)  # one read of plain columns
     balance = account.balance if account is not None else 0
     lines = [ctx.t("credits-balance", balance=balance, cost=ctx.config.render_cost)]
     if account is not None and account.plan:
@@ -28,12 +28,12 @@ async def show_credits(event: Inbound, ctx: Context, argument: str) -> list[Repl
         lines.append(
             ctx.t("credits-plan", plan=account.plan, until=to_bengali_digits(day) if ctx.locale == "bn" else day)
         )
-    if entries:
+    if account is not None and account.recent:
         lines.append(ctx.t("credits-recent"))
-        for entry in entries:
-            day = format_date(entry.created_at.date(), "d MMM", locale=ctx.locale)
+        for when, delta, kind in account.recent:
+            day = format_date(when.date(), "d MMM", locale=ctx.locale)
             day = to_bengali_digits(day) if ctx.locale == "bn" else day
-            lines.append(ctx.t("credits-entry", date=day, amount=abs(entry.delta), kind=entry.kind))
+            lines.append(ctx.t("credits-entry", date=day, amount=abs(delta), kind=kind))
     lines.append(ctx.t("credits-get-more", page=ctx.config.facebook_page_url, upgrade=ctx.config.upgrade_url))
     return [Text(text="\n".join(lines))]
 

@@ -6,6 +6,7 @@ UPDATE in the caller's transaction; nothing reads a balance and then writes it b
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import func, select, update
@@ -172,10 +173,19 @@ async def recent(session: AsyncSession, user_id: int, limit: int = 5) -> list[Le
     return list(result.scalars())
 
 
-async def account_and_recent(
-    session: AsyncSession, user_id: int, limit: int = 5
-) -> tuple[CreditAccount | None, list[LedgerEntry]]:
-    """The account (balance, plan) and its latest entries in one statement: /credits runs on every ask."""
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """What /credits shows: the balance, the plan, the latest entries as (when, delta, kind)."""
+
+    balance: int
+    plan: str | None
+    plan_expires_at: datetime | None
+    recent: list[tuple[datetime, int, str]]
+
+
+async def statement(session: AsyncSession, user_id: int, limit: int = 5) -> Statement | None:
+    """The account and its latest entries in one statement of plain columns (no ORM objects): /credits runs
+    on every ask. None when the user has no account."""
     recent_ids = (
         select(col(LedgerEntry.id))
         .where(col(LedgerEntry.user_id) == user_id)
@@ -184,15 +194,24 @@ async def account_and_recent(
         .scalar_subquery()
     )
     query = (
-        select(CreditAccount, LedgerEntry)
+        select(
+            col(CreditAccount.balance),
+            col(CreditAccount.plan),
+            col(CreditAccount.plan_expires_at),
+            col(LedgerEntry.created_at),
+            col(LedgerEntry.delta),
+            col(LedgerEntry.kind),
+        )
         .outerjoin(LedgerEntry, col(LedgerEntry.id).in_(recent_ids))
         .where(col(CreditAccount.user_id) == user_id)
         .order_by(col(LedgerEntry.id).desc())
     )
     rows = (await session.execute(query)).all()
     if not rows:
-        return None, []
-    return rows[0][0], [entry for _, entry in rows if entry is not None]
+        return None
+    balance, plan, until = rows[0][0], rows[0][1], rows[0][2]
+    recent = [(when, int(delta), str(kind)) for _, _, _, when, delta, kind in rows if when is not None]
+    return Statement(balance=int(balance), plan=plan, plan_expires_at=until, recent=recent)
 
 
 async def drift(session: AsyncSession) -> list[Drift]:

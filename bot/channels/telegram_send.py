@@ -57,6 +57,7 @@ MEDIA_GROUP_MAX = 10
 MAX_ATTEMPTS = 5
 MAX_RETRY_WAIT_S = 60.0
 PROGRESS_MEMORY = 10_000
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)  # built once: a pydantic model costs more than the send's own work
 CHAT_ACTIONS = frozenset({"typing", "upload_photo", "upload_document", "upload_video", "choose_sticker"})
 Unreachable = Callable[[str], Awaitable[None]]
 
@@ -136,7 +137,7 @@ class TelegramSender:
                     chat_id=chat_id,
                     text=escape(piece),
                     parse_mode="HTML",
-                    link_preview_options=None if preview else LinkPreviewOptions(is_disabled=True),
+                    link_preview_options=None if preview else NO_PREVIEW,
                     reply_markup=markup if last else None,
                 ),
             )
