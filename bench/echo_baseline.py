@@ -1,7 +1,8 @@
 """The front end's Telegram update throughput against a bare aiogram echo bot, on the same emulator, in one run.
 
 Both bots run as processes in webhook mode against one Telegram Bot API emulator (tests/emulators) in this
-process. The same `--updates` text updates are POSTed to each bot's webhook by `--connections` concurrent
+process, side by side (each idle while the other is measured; rounds alternate, so a shared machine's load
+falls on both alike). The same `--updates` text updates are POSTed to each bot's webhook by `--connections` concurrent
 senders (as Telegram's delivery does, 40 connections by default there), and the clock stops when the
 emulator has received every reply (sendMessage). The echo bot is aiogram's own webhook handler
 (SimpleRequestHandler, answering in the background) with one handler that echoes the text: the floor of
@@ -135,11 +136,6 @@ async def main() -> None:
             await wait_webhook(emulator, echo, f"http://127.0.0.1:{echo_port}")
             echo_url = f"http://127.0.0.1:{echo_port}/webhook"
             await blast(emulator, echo_url, 500, args.connections, 1_000)  # warm-up: every chat once
-            for _ in range(args.rounds):
-                took = await blast(emulator, echo_url, args.updates, args.connections, 1_000)
-                results["echo"].append(args.updates / took)
-            echo.terminate()
-            echo.wait(timeout=30)
             emulator.webhook = None
             front = subprocess.Popen(  # noqa: ASYNC220
                 [sys.executable, *profiled(args.profile), "-m", "bot", "run"],
@@ -153,7 +149,9 @@ async def main() -> None:
             await wait_webhook(emulator, front, f"http://127.0.0.1:{front_port}")
             url = f"http://127.0.0.1:{front_port}/webhooks/telegram"
             await blast(emulator, url, 500, args.connections, 1_000)  # warm-up: every chat signs up once
-            for _ in range(args.rounds):
+            for _ in range(args.rounds):  # alternate, so that both meet the same load on a shared machine
+                took = await blast(emulator, echo_url, args.updates, args.connections, 1_000)
+                results["echo"].append(args.updates / took)
                 took = await blast(emulator, url, args.updates, args.connections, 1_000)
                 results["front"].append(args.updates / took)
         finally:
