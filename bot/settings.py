@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     telegram_mode: Literal["polling", "webhook"] = "polling"
     telegram_webhook_secret: str = ""
     telegram_bot_username: str = ""
+    telegram_sends_per_second: float = Field(default=30.0, gt=0, le=1000)
 
     whatsapp_access_token: str = ""
     whatsapp_phone_number_id: str = ""

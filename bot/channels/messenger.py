@@ -9,6 +9,7 @@ Payload shapes: tests/specs/meta-examples/messenger_webhook_examples.json.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -110,8 +111,10 @@ class MessengerChannel(MetaChannel):
         if isinstance(payload, web.Response):
             return payload
         for entry in _dicts(payload.get("entry")):
+            page = str(entry.get("id") or "")  # mids are keyed by the page that received them
             for item in _dicts(entry.get("messaging")):
                 for event in parse_messaging(item):
+                    event = dataclasses.replace(event, bot_id=page)
                     self.window.touch(event.chat_id, event.received_at.timestamp())
                     replies = await self._dispatcher.dispatch(event)
                     if replies:  # [] for a redelivery: it was answered the first time

@@ -30,7 +30,7 @@ from bot.channels import telegram_menu, telegram_pay
 from bot.channels.base import ChannelError, MediaUnavailable, Refused, Unavailable
 from bot.channels.telegram_convert import to_inbound
 from bot.channels.telegram_errors import classify, describe
-from bot.channels.telegram_send import TelegramSender
+from bot.channels.telegram_send import Pace, TelegramSender
 from bot.errors import OperatorError
 from bot.settings import Settings
 from handlers.dispatcher import Dispatcher
@@ -63,7 +63,9 @@ class TelegramChannel:
         self._dispatcher = dispatcher
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
         self.bot = Bot(settings.telegram_bot_token, session=session)
-        self.sender = TelegramSender(self.bot, self._mark_unreachable)
+        self._bot_id = str(self.bot.id)
+        pace = Pace(settings.telegram_sends_per_second)
+        self.sender = TelegramSender(self.bot, self._mark_unreachable, pace=pace)
         self._secret = settings.telegram_webhook_secret or _derived_secret(settings)
         self._poller: asyncio.Task[None] | None = None
         self.last_poll = time.monotonic()
@@ -198,6 +200,7 @@ class TelegramChannel:
         event = to_inbound(update)
         if event is None:
             return
+        event = dataclasses.replace(event, bot_id=self._bot_id)  # update ids are unique per bot only
         self.sender.reachable(event.chat_id)
         replies = await self._dispatcher.dispatch(event)
         if replies:

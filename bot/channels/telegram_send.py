@@ -61,6 +61,7 @@ MAX_ATTEMPTS = 3
 MAX_RETRY_WAIT_S = 10.0  # a longer 429 is the job's "retry later", not a wait that holds the chat's turn
 BACKOFF_S = 0.5
 PROGRESS_MEMORY = 10_000
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)  # built once: a pydantic model costs more than the send's own work
 CHAT_ACTIONS = frozenset({"typing", "upload_photo", "upload_document", "upload_video", "choose_sticker"})
 Unreachable = Callable[[str], Awaitable[None]]
 
@@ -154,7 +155,7 @@ class TelegramSender:
                     chat_id=chat_id,
                     text=escape(piece),
                     parse_mode="HTML",
-                    link_preview_options=None if preview else LinkPreviewOptions(is_disabled=True),
+                    link_preview_options=None if preview else NO_PREVIEW,
                     reply_markup=markup if last else None,
                 ),
             )

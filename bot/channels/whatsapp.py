@@ -7,6 +7,7 @@ messages `to` a number. Payload shapes: tests/specs/whatsapp-business-messaging-
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections import OrderedDict
@@ -99,10 +100,12 @@ class WhatsAppChannel(MetaChannel):
             for status in _dicts(value.get("statuses")):
                 self._record_status(status)
             contacts = {c.get("wa_id"): c for c in _dicts(value.get("contacts"))}
+            number = str(_dict(value.get("metadata")).get("phone_number_id") or self._phone_id)
             for message in _dicts(value.get("messages")):
                 event = parse_message(message, contacts)
                 if event is None:
                     continue
+                event = dataclasses.replace(event, bot_id=number)  # wamids are unique per number
                 self.window.touch(event.chat_id, event.received_at.timestamp())
                 replies = await self._dispatcher.dispatch(event)
                 if replies:  # [] for a redelivery: it was answered the first time

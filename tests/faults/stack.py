@@ -325,7 +325,7 @@ async def stack(
         "SIGNUP_CREDITS": str(signup_credits),
         "QUEUE_REDELIVER_SECONDS": str(redeliver_s),
         "JOB_LEASE_SECONDS": str(lease_s),
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": os.environ.get("STACK_LOG_LEVEL", "WARNING"),
     }
     for name in ("REDIS_URL", "REDIS_PREFIX"):
         env.pop(name, None)

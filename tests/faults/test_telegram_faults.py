@@ -179,6 +179,7 @@ async def test_run_prints_one_line_when_setwebhook_fails(tmp_path: Path, hostile
         "TELEGRAM_MODE": "webhook",
         "PUBLIC_BASE_URL": "https://bot.example",
         "LOG_LEVEL": "ERROR",
+        "SEGMENTER": "classical",  # chosen on purpose: `run` refuses the fallback by accident
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE,
