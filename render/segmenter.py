@@ -135,7 +135,8 @@ def load_segmenter(
     input_side: int | None = None,
 ) -> Segmenter:
     """`auto`: u2netp when its converted weights are present, else the classical fallback (logged).
-    `u2netp`: those weights or WeightsError. `classical`. `custom`: `weights`, loaded strictly: an
+    `u2netp`: those weights or WeightsError; `u2net`: the full U^2-Net (`models fetch --model u2net`).
+    `classical`. `custom`: `weights`, loaded strictly: an
     IS-Net state dict (official DIS layout) or a U^2-Net one (u2netp or full, folded or with
     BatchNorm). `input_side` overrides the IS-Net's square input (1024, what it was trained at)."""
     from render.classical import ClassicalSegmenter
@@ -162,6 +163,8 @@ def load_segmenter(
             log.info("custom segmenter: IS-Net from %s, %d px input", weights, isnet.input_side)
             return isnet
         return U2NetSegmenter(u2net_from_state(state, weights.name), name="custom", device=device)
+    if kind == "u2net":
+        return U2NetSegmenter(load_weights(weights_path(directory, "u2net")), name="u2net", device=device)
     if kind == "u2netp" or (kind == "auto" and is_fetched(directory)):
         return U2NetSegmenter(load_weights(weights_path(directory)), device=device)
     if kind == "auto":
