@@ -1,5 +1,5 @@
-"""Segmentation weights: fetch a published U^2-Net export (u2netp, or the full u2net), verify it, convert it, load strictly;
-load an operator's own U^2-Net or IS-Net state dict strictly.
+"""Segmentation weights: fetch a published U^2-Net export (u2netp, or the full u2net), verify it,
+convert it, load strictly; load an operator's own U^2-Net or IS-Net state dict strictly.
 
 `fetch_model` runs at install time (`python -m bot models fetch`), never at render time. torch and
 onnx are imported inside the functions that need them.
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from render.u2net import U2Net
 
 log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Published:
