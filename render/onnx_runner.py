@@ -20,6 +20,10 @@ class OnnxNetwork:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
+        # One small image at a time: the arena and memory patterns only hold on to memory (they
+        # added ~380 MB to a worker's peak RSS in bench/render.py).
+        options.enable_cpu_mem_arena = False
+        options.enable_mem_pattern = False
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
