@@ -17,6 +17,7 @@ SHADOW_PENALTY = 14.0
 HOLE_MIN_AREA = 0.002
 HOLE_TIGHT_MATCH = 7.0  # median distance to the background model (Lab-like units) of a sure hole
 HOLE_UNSURE = 0.85  # a region the network rates below this needs only the loose colour match
+HOLE_FILLED = 0.15  # a region rated above this is (partly) filled in: a half-filled hole is cleared too
 ITERATIONS = 4
 
 
@@ -140,7 +141,7 @@ def open_holes(image: np.ndarray, coarse: np.ndarray) -> np.ndarray:
         region = labels == i
         rim = cv2.dilate(region.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool) & ~region
         inside = float(matte[region].mean())
-        if inside <= 0.5 or float((matte[rim] > 0.5).mean()) <= 0.97:
+        if inside <= HOLE_FILLED or float((matte[rim] > 0.5).mean()) <= 0.97:
             continue
         if inside < HOLE_UNSURE or float(np.median(distance[region])) < HOLE_TIGHT_MATCH:
             holes |= region

@@ -48,9 +48,15 @@ def mattes(
     rgbs: Sequence[np.ndarray], segmenter: Segmenter, pipeline: Pipeline = DEFAULT
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(full-resolution alpha, coarse matte) per image; one network batch for the first pass."""
+    from render.classical import open_holes
+
     coarse = segmenter.predict(list(rgbs))
     learned = segmenter.name != "classical"
     if learned and pipeline.detail:
+        # Holes are judged on the first look too: a small ring's hole that the closer look half
+        # fills in is still cleared (measured: the closer look alone lost small rings).
+        if pipeline.holes:
+            coarse = [open_holes(rgb, c) for rgb, c in zip(rgbs, coarse, strict=True)]
         coarse = [detail_pass(rgb, c, segmenter) for rgb, c in zip(rgbs, coarse, strict=True)]
     return [(finish(rgb, c, pipeline, learned=learned), c) for rgb, c in zip(rgbs, coarse, strict=True)]
 
