@@ -20,7 +20,7 @@ coarse matte's confidence (opaque wherever the network said >= 0.95).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -55,9 +55,14 @@ def mattes(
     if learned and pipeline.detail:
         # Holes are judged on the first look too: a small ring's hole that the closer look half
         # fills in is still cleared (measured: the closer look alone lost small rings).
-        if pipeline.holes:
-            coarse = [open_holes(rgb, c) for rgb, c in zip(rgbs, coarse, strict=True)]
-        coarse = [detail_pass(rgb, c, segmenter) for rgb, c in zip(rgbs, coarse, strict=True)]
+        out = []
+        for rgb, first in zip(rgbs, coarse, strict=True):
+            carved = open_holes(rgb, first) if pipeline.holes else first
+            closer = detail_pass(rgb, carved, segmenter)
+            # Without a closer look the holes are done; after one they are judged again.
+            again = replace(pipeline, holes=pipeline.holes and closer is not carved)
+            out.append((finish(rgb, closer, again, learned=learned), closer))
+        return out
     return [(finish(rgb, c, pipeline, learned=learned), c) for rgb, c in zip(rgbs, coarse, strict=True)]
 
 
