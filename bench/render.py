@@ -1,18 +1,22 @@
-"""Render speed and memory: ms per 12-MP JPEG through segment + white + transparent, on 1 and 2 torch
-threads, beside the floor (decode + encode of the same outputs alone), and a worker's peak RSS.
+"""Render speed and memory for a 12-MP JPEG: `segment` (decode + matte) and the whole render
+(cutout + white + transparent), each as a ratio to the floor measured in the same process (decode +
+encode of the same outputs alone), the network on torch and on onnxruntime, and a worker's peak RSS.
 
-    .venv/bin/python bench/render.py [--photos N] [--segmenter auto|u2netp|classical] [--device cpu|cuda]
+    .venv/bin/python bench/render.py [--photos N] [--segmenter auto|u2netp|u2net|classical]
+        [--thread-counts 1,2] [--device cpu|cuda]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +59,17 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def measure(photos: list[bytes], threads: int, kind: str, device: str | None) -> dict[str, float]:
+def _timed(fn: Callable[[], object], repeat: int) -> float:
+    """Median seconds of `repeat` runs (other processes share the cores: the median resists them)."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def measure(photos: list[bytes], threads: int, kind: str, device: str | None, onnx: bool) -> dict[str, object]:
     import torch
 
     import render
@@ -64,51 +78,61 @@ def measure(photos: list[bytes], threads: int, kind: str, device: str | None) ->
     from render.encode import encode
 
     torch.set_num_threads(threads)
-    seg = render.load_segmenter(kind, device=device)
+    seg = render.load_segmenter(kind, device=device, onnx=onnx)
+    runtime = "onnxruntime" if getattr(seg, "onnx", None) is not None else "torch"
     render.compose_outputs(render.cutout(photos[0], segmenter=seg), "white", "original")  # warm-up
 
-    start = time.perf_counter()
-    results = []
-    for data in photos:
+    def outputs(data: bytes) -> list[render.Output]:
         cut = render.cutout(data, segmenter=seg)
-        results.append(
-            render.compose_outputs(cut, "white", "original") + render.compose_outputs(cut, "transparent", "original")
-        )
-    full = (time.perf_counter() - start) / len(photos)
+        return render.compose_outputs(cut, "white", "original") + render.compose_outputs(cut, "transparent", "original")
 
-    # The floor: decode the same photo, encode images of the same sizes and modes as the outputs.
-    shapes = [[Image.open(io.BytesIO(o.data)) for o in outs] for outs in results]
-    start = time.perf_counter()
-    for data, imgs in zip(photos, shapes, strict=True):
+    def segment(data: bytes) -> None:
+        render.segment(decode(data, max_side=WORK_MAX_SIDE), segmenter=seg)
+
+    shapes = {
+        i: [(im.size, im.mode) for im in map(lambda o: Image.open(io.BytesIO(o.data)), outputs(d))]
+        for i, d in enumerate(photos)
+    }
+
+    def floor(i: int, data: bytes) -> None:
+        """Decode the same photo, encode images of the same sizes and modes as its outputs."""
         image = decode(data, max_side=WORK_MAX_SIDE)
-        for img in imgs:
-            target = image.resize(img.size) if image.size != img.size else image
-            if img.mode == "RGBA":
-                target = target.convert("RGBA")
-            encode(target, "floor")
-    floor = (time.perf_counter() - start) / len(photos)
+        for size, mode in shapes[i]:
+            target = image.resize(size) if image.size != size else image
+            encode(target.convert("RGBA") if mode == "RGBA" else target, "floor")
+
+    rows = {"floor": 0.0, "segment": 0.0, "render": 0.0}
+    for i, data in enumerate(photos):  # interleaved, so that the load falls on all three alike
+        rows["floor"] += _timed(functools.partial(floor, i, data), 3)
+        rows["segment"] += _timed(functools.partial(segment, data), 3)
+        rows["render"] += _timed(functools.partial(outputs, data), 3)
+    n = len(photos)
     return {
         "threads": threads,
-        "ms_per_photo": full * 1000,
-        "floor_ms": floor * 1000,
-        "ratio": full / floor,
-        "segmenter": seg.name,
+        "segmenter": f"{seg.name}/{runtime}",
+        "floor_ms": rows["floor"] / n * 1000,
+        "segment_ms": rows["segment"] / n * 1000,
+        "render_ms": rows["render"] / n * 1000,
+        "segment_ratio": rows["segment"] / rows["floor"],
+        "render_ratio": rows["render"] / rows["floor"],
     }
 
 
 def worker(args: argparse.Namespace) -> None:
     photos = [make_photo(i) for i in range(args.photos)]
-    result = measure(photos, args.threads, args.segmenter, args.device)
+    result = measure(photos, args.threads, args.segmenter, args.device, not args.torch_only)
     result["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--photos", type=int, default=4)
+    parser.add_argument("--photos", type=int, default=2)
     parser.add_argument("--segmenter", default="auto")
     parser.add_argument("--device", default=None)
+    parser.add_argument("--thread-counts", default="2", help="comma-separated torch thread counts to measure")
     parser.add_argument("--threads", type=int, default=0, help="internal: run one measurement in this process")
+    parser.add_argument("--torch-only", action="store_true", help="internal: keep the network on torch")
     args = parser.parse_args()
     if args.threads:
         worker(args)
@@ -117,24 +141,23 @@ def main() -> None:
 
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"cpus: {os.cpu_count()}  load average: {load}  photo: 4000x3000 JPEG q90  photos per run: {args.photos}")
-    print(f"{'segmenter':10} {'threads':>7} {'ms/photo':>9} {'floor ms':>9} {'ratio':>6} {'peak RSS MB':>12}")
-    for threads in (1, 2):
-        cmd = [
-            sys.executable,
-            __file__,
-            "--threads",
-            str(threads),
-            "--photos",
-            str(args.photos),
-            "--segmenter",
-            args.segmenter,
-        ] + (["--device", args.device] if args.device else [])
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT).stdout
-        r = json.loads(out.strip().splitlines()[-1])
-        print(
-            f"{r['segmenter']:10} {r['threads']:>7} {r['ms_per_photo']:>9.0f} {r['floor_ms']:>9.0f} "
-            f"{r['ratio']:>6.2f} {r['peak_rss_mb']:>12.0f}"
-        )
+    print("floor = decode + encode of the same outputs (white + transparent, original size); medians of 3")
+    head = f"{'segmenter':20} {'threads':>7} {'floor ms':>9} {'segment ms':>10} {'x floor':>8} {'render ms':>10}"
+    print(head + f" {'x floor':>8} {'peak RSS MB':>12}")
+    for threads in [int(t) for t in args.thread_counts.split(",")]:
+        for torch_only in (True, False):
+            cmd = [sys.executable, __file__, "--threads", str(threads), "--photos", str(args.photos)]
+            cmd += ["--segmenter", args.segmenter] + (["--device", args.device] if args.device else [])
+            cmd += ["--torch-only"] if torch_only else []
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT).stdout  # noqa: S603
+            r = json.loads(out.strip().splitlines()[-1])
+            print(
+                f"{r['segmenter']:20} {r['threads']:>7} {r['floor_ms']:>9.0f} {r['segment_ms']:>10.0f} "
+                f"{r['segment_ratio']:>8.2f} {r['render_ms']:>10.0f} {r['render_ratio']:>8.2f} "
+                f"{r['peak_rss_mb']:>12.0f}"
+            )
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"load average after: {load}")
 
 
 if __name__ == "__main__":

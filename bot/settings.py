@@ -70,7 +70,7 @@ class Settings(BaseSettings):
 
     # The render core (issue 4): where converted weights live, and an operator's own weights file.
     models_dir: Path | None = None
-    segmenter: Literal["auto", "u2netp", "classical", "custom"] = "auto"
+    segmenter: Literal["auto", "u2netp", "u2net", "classical", "custom"] = "auto"
     segmenter_weights: Path | None = None
 
     # Render workers: processes of the in-process pool (`run`) or of each `worker` command.

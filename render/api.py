@@ -20,8 +20,6 @@ from render.styles import parse_size, parse_style
 WORK_MAX_SIDE = 2048
 """Photos are decoded to at most this long side (JPEG at a reduced DCT scale): outputs are capped there."""
 
-_LOW, _HIGH = 0.04, 0.96
-
 
 @functools.lru_cache(maxsize=4)
 def _cached_segmenter(kind: str, models_dir: Path | None, weights: Path | None) -> Segmenter:
@@ -45,19 +43,10 @@ def _rgb_and_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def _mattes(rgbs: Sequence[np.ndarray], segmenter: Segmenter) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(refined full-resolution matte, coarse matte) per image; one network batch for all of them."""
-    from render.classical import open_holes
-    from render.refine import guided_refine
+    """(full-resolution matte, coarse matte) per image: see render.matte."""
+    from render.matte import mattes
 
-    coarse = segmenter.predict(list(rgbs))
-    out = []
-    for rgb, c in zip(rgbs, coarse, strict=True):
-        if segmenter.name != "classical":
-            c = open_holes(rgb, c)
-        q = guided_refine(rgb, c)
-        q = np.clip((q - _LOW) / (_HIGH - _LOW), 0.0, 1.0)
-        out.append((q.astype(np.float32), c))
-    return out
+    return mattes(rgbs, segmenter)
 
 
 def segment(image: Image.Image, *, segmenter: Segmenter | None = None) -> Image.Image:

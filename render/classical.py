@@ -15,6 +15,9 @@ L_WEIGHT = 0.6  # lightness counts less than colour
 SHADOW_MIN = 0.4  # a cast shadow keeps at least this share of the background's brightness
 SHADOW_PENALTY = 14.0
 HOLE_MIN_AREA = 0.002
+HOLE_TIGHT_MATCH = 7.0  # median distance to the background model (Lab-like units) of a sure hole
+HOLE_UNSURE = 0.85  # a region the network rates below this needs only the loose colour match
+HOLE_FILLED = 0.15  # a region rated above this is (partly) filled in: a half-filled hole is cleared too
 ITERATIONS = 4
 
 
@@ -103,10 +106,15 @@ def _keep_large_components(fg: np.ndarray) -> np.ndarray:
 
 
 def open_holes(image: np.ndarray, coarse: np.ndarray) -> np.ndarray:
-    """Reopen holes a saliency network fills (a mug's handle, a ring): regions that match the
-    border's background colours closely, lie inside the matte and are cut off from the background
-    around the product. Background-coloured parts that reach the outside (a white label on a white
-    table) stay. Returns the coarse matte (its own resolution) with those holes cleared."""
+    """Reopen holes a saliency network fills (a mug's handle, a ring): regions that lie inside the
+    matte, are cut off from the background around the product and match the border's background
+    colours. Background-coloured parts that reach the outside (a white label on a white table) stay.
+
+    The evidence must be strong, because a wrong hole ruins a sale: the region's colours match the
+    background tightly (median distance under HOLE_TIGHT_MATCH), or the network itself is unsure
+    there (mean under HOLE_UNSURE) and they match loosely. A coffee's crema matches a wooden table
+    loosely while the network is sure it is cup: it stays. Returns the coarse matte (its own
+    resolution) with the holes cleared."""
     import cv2
 
     h, w = image.shape[:2]
@@ -132,7 +140,10 @@ def open_holes(image: np.ndarray, coarse: np.ndarray) -> np.ndarray:
             continue
         region = labels == i
         rim = cv2.dilate(region.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool) & ~region
-        if float(matte[region].mean()) > 0.5 and float((matte[rim] > 0.5).mean()) > 0.97:
+        inside = float(matte[region].mean())
+        if inside <= HOLE_FILLED or float((matte[rim] > 0.5).mean()) <= 0.97:
+            continue
+        if inside < HOLE_UNSURE or float(np.median(distance[region])) < HOLE_TIGHT_MATCH:
             holes |= region
     if not holes.any():
         return coarse

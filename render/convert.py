@@ -61,3 +61,42 @@ def _conv_pairs(state: dict[str, torch.Tensor]) -> list[tuple[torch.Tensor, torc
     if left:
         raise WeightsError(f"unexpected keys: {sorted(left)[:3]}")
     return pairs
+
+
+def convert_onnx(raw: bytes, arch: str = "u2netp") -> dict[str, torch.Tensor]:
+    """A published U^2-Net export's initializers (`arch` u2netp or u2net) as a state dict of our
+    network, mapped by Conv node order, shapes checked."""
+    import onnx
+    import torch
+    from onnx import numpy_helper
+
+    from render.u2net import U2NetFull, U2NetP
+
+    graph = onnx.load_from_string(raw).graph
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    conv_nodes = [n for n in graph.node if n.op_type == "Conv"]
+    if any(n.op_type == "BatchNormalization" for n in graph.node):
+        raise WeightsError("expected an export with BatchNorm folded into the convolutions")
+    model = U2NetP() if arch == "u2netp" else U2NetFull()
+    layers = model.conv_layers()
+    if len(conv_nodes) != len(layers):
+        raise WeightsError(f"{len(conv_nodes)} Conv nodes, the network has {len(layers)}")
+    names = {id(p): name for name, p in model.named_parameters()}
+    state: dict[str, torch.Tensor] = {}
+    used: set[str] = set()
+    for index, (node, layer) in enumerate(zip(conv_nodes, layers, strict=True)):
+        if len(node.input) != 3:
+            raise WeightsError(f"Conv node {index} has no bias")
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        if list(attrs.get("dilations", [1, 1])) != list(layer.dilation):
+            raise WeightsError(f"Conv node {index}: dilation {attrs.get('dilations')} != {layer.dilation}")
+        assert layer.bias is not None
+        for param, key in ((layer.weight, node.input[1]), (layer.bias, node.input[2])):
+            array = inits[key]
+            if tuple(array.shape) != tuple(param.shape):
+                raise WeightsError(f"Conv node {index}: {key} has shape {array.shape}, expected {tuple(param.shape)}")
+            state[names[id(param)]] = torch.from_numpy(array.copy()).float()
+            used.add(key)
+    if len(used) != len(inits) or set(state) != set(model.state_dict()):
+        raise WeightsError(f"{len(inits) - len(used)} initializers left unmapped")
+    return state

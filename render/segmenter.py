@@ -19,6 +19,7 @@ from render.errors import WeightsError
 
 if TYPE_CHECKING:
     from render.isnet import ISNetDIS
+    from render.onnx_runner import OnnxNetwork
     from render.u2net import U2Net
 
 log = logging.getLogger(__name__)
@@ -38,15 +39,19 @@ class Segmenter(Protocol):
 
 class U2NetSegmenter:
     """A U^2-Net in torch: batches through the network together, inference mode, channels_last,
-    on CUDA when present, otherwise the CPU."""
+    on CUDA when present, otherwise the CPU -- where the published export of the same weights runs
+    through onnxruntime instead when it is given (`onnx`: render.onnx_runner, measured faster)."""
 
-    def __init__(self, model: U2Net, *, name: str = "u2netp", device: str | None = None) -> None:
+    def __init__(
+        self, model: U2Net, *, name: str = "u2netp", device: str | None = None, onnx: OnnxNetwork | None = None
+    ) -> None:
         import torch
 
         self.name = name
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.eval().to(self.device)
         self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.onnx = onnx if self.device.type == "cpu" else None
 
     def predict(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         out: list[np.ndarray] = []
@@ -63,6 +68,11 @@ class U2NetSegmenter:
             small = cv2.resize(image, (INPUT_SIDE, INPUT_SIDE), interpolation=cv2.INTER_AREA).astype(np.float32)
             small /= max(float(small.max()), 1.0)
             arrays.append((small - _MEAN) / _STD)
+        if self.onnx is not None:
+            maps = self.onnx(np.stack(arrays).transpose(0, 3, 1, 2).astype(np.float32))
+            lo = maps.min(axis=(1, 2), keepdims=True)
+            hi = maps.max(axis=(1, 2), keepdims=True)
+            return list((maps - lo) / np.maximum(hi - lo, 1e-6))
         batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
         batch = batch.to(self.device).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
@@ -122,6 +132,12 @@ class ISNetSegmenter:
             return out
 
 
+def _torch_threads() -> int:
+    import torch
+
+    return int(torch.get_num_threads())
+
+
 def default_models_dir() -> Path:
     return Path(os.environ.get("NEXORAZ_MODELS_DIR") or "./data/models")
 
@@ -133,12 +149,16 @@ def load_segmenter(
     *,
     device: str | None = None,
     input_side: int | None = None,
+    onnx: bool = True,
 ) -> Segmenter:
     """`auto`: u2netp when its converted weights are present, else the classical fallback (logged).
-    `u2netp`: those weights or WeightsError. `classical`. `custom`: `weights`, loaded strictly: an
+    `u2netp`: those weights or WeightsError; `u2net`: the full U^2-Net (`models fetch --model u2net`).
+    `classical`. `custom`: `weights`, loaded strictly: an
     IS-Net state dict (official DIS layout) or a U^2-Net one (u2netp or full, folded or with
-    BatchNorm). `input_side` overrides the IS-Net's square input (1024, what it was trained at)."""
+    BatchNorm). `input_side` overrides the IS-Net's square input (1024, what it was trained at).
+    `onnx=False` keeps a published model on torch on the CPU too (for measuring the two)."""
     from render.classical import ClassicalSegmenter
+    from render.onnx_runner import onnx_network
     from render.weights import (
         is_fetched,
         isnet_from_state,
@@ -162,8 +182,11 @@ def load_segmenter(
             log.info("custom segmenter: IS-Net from %s, %d px input", weights, isnet.input_side)
             return isnet
         return U2NetSegmenter(u2net_from_state(state, weights.name), name="custom", device=device)
-    if kind == "u2netp" or (kind == "auto" and is_fetched(directory)):
-        return U2NetSegmenter(load_weights(weights_path(directory)), device=device)
+    if kind in ("u2net", "u2netp") or (kind == "auto" and is_fetched(directory)):
+        model = "u2net" if kind == "u2net" else "u2netp"
+        network = load_weights(weights_path(directory, model))
+        fast = None if onnx is False else onnx_network(directory, model, threads=_torch_threads())
+        return U2NetSegmenter(network, name=model, device=device, onnx=fast)
     if kind == "auto":
         log.warning("no u2netp weights in %s: using the classical segmenter (run `models fetch`)", directory)
         return ClassicalSegmenter()

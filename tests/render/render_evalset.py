@@ -23,7 +23,13 @@ _COLORS = {
     "ring": (210, 180, 60),
     "mug": (180, 40, 60),
     "star": (60, 150, 90),
+    "chain": (200, 170, 80),
+    "pen": (30, 60, 150),
+    "earrings": (190, 190, 200),
+    "small_ring": (210, 180, 60),
 }
+THIN_SHAPES = ("chain", "pen", "earrings", "small_ring")
+"""Thin and small products (jewellery, pens): a separate set, so the floors of the first one stay."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,26 @@ def _shape_mask(shape: str, rng: np.random.Generator) -> np.ndarray:
         d.ellipse((cx + 30 * s, cy - 50 * s, cx + 120 * s, cy + 40 * s), fill=255)
         d.ellipse((cx + 55 * s, cy - 25 * s, cx + 95 * s, cy + 15 * s), fill=0)
         d.rounded_rectangle((cx - 80 * s, cy - 80 * s, cx + 60 * s, cy + 90 * s), radius=int(18 * s), fill=255)
+    elif shape == "chain":
+        xs = np.linspace(-120, 120, 60)
+        pts = [(cx + x * s, cy - 90 * s + 170 * s * (1 - (x / 120) ** 2)) for x in xs]
+        d.line(pts, fill=255, width=int(3 * s), joint="curve")
+        d.ellipse((cx - 11 * s, cy + 72 * s, cx + 11 * s, cy + 100 * s), fill=255)
+    elif shape == "pen":
+        t = np.deg2rad(28)
+        u, v = np.array([np.cos(t), np.sin(t)]), np.array([-np.sin(t), np.cos(t)])
+        corners = [(-115, -6), (100, -6), (125, 0), (100, 6), (-115, 6)]
+        d.polygon([(cx + s * (a * u[0] + b * v[0]), cy + s * (a * u[1] + b * v[1])) for a, b in corners], fill=255)
+    elif shape == "earrings":
+        for dx in (-40, 40):
+            x0 = cx + dx * s
+            d.arc((x0 - 9 * s, cy - 60 * s, x0 + 9 * s, cy - 36 * s), 180, 360, fill=255, width=int(2 * s))
+            d.line((x0 - 9 * s, cy - 48 * s, x0 - 9 * s, cy - 20 * s), fill=255, width=int(2 * s))
+            d.line((x0 + 9 * s, cy - 48 * s, x0, cy - 16 * s), fill=255, width=int(2 * s))
+            d.ellipse((x0 - 8 * s, cy - 18 * s, x0 + 8 * s, cy + 12 * s), fill=255)
+    elif shape == "small_ring":
+        d.ellipse((cx - 24 * s, cy - 24 * s, cx + 24 * s, cy + 24 * s), fill=255)
+        d.ellipse((cx - 17 * s, cy - 17 * s, cx + 17 * s, cy + 17 * s), fill=0)
     else:
         pts = []
         for k in range(10):
@@ -89,7 +115,9 @@ def _background(kind: str, shape: str, rng: np.random.Generator) -> np.ndarray:
         bg = np.full((H, W, 3), 250.0, np.float32) - 8.0 * yy
     elif kind == "colored":
         color = np.array(
-            [[70, 160, 170], [230, 170, 190], [240, 215, 90], [120, 90, 170], [150, 190, 120]][SHAPES.index(shape)],
+            [[70, 160, 170], [230, 170, 190], [240, 215, 90], [120, 90, 170], [150, 190, 120]][
+                (SHAPES + THIN_SHAPES).index(shape) % 5
+            ],
             np.float32,
         )
         bg = color[None, None, :] * (1.05 - 0.12 * yy)
@@ -121,6 +149,10 @@ def make_sample(kind: str, shape: str, seed: int = 0) -> Sample:
 
 def evaluation_set() -> list[Sample]:
     return [make_sample(kind, shape) for kind in KINDS for shape in SHAPES]
+
+
+def thin_set() -> list[Sample]:
+    return [make_sample(kind, shape) for kind in KINDS for shape in THIN_SHAPES]
 
 
 def _boundary(mask: np.ndarray) -> np.ndarray:

