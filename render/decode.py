@@ -155,7 +155,7 @@ def _strip(image: Image.Image) -> Image.Image:
     clean.info = {}
     if clean.mode == "RGBA":
         alpha = clean.getchannel("A")
-        lo, _ = alpha.getextrema()  # type: ignore[misc]
+        lo, _ = alpha.getextrema()
         if lo == 255:
             clean = clean.convert("RGB")
             clean.info = {}

@@ -264,10 +264,10 @@ def parse_messaging(item: dict[str, Any]) -> list[Inbound]:
 
 def _postback_event(event: Callable[..., Inbound], mid: str, payload: str, title: str) -> Inbound:
     if payload == GET_STARTED:
-        return event(mid, Kind.TEXT, text="/start")  # type: ignore[no-any-return]
+        return event(mid, Kind.TEXT, text="/start")
     if payload.startswith(MENU_PREFIX):
-        return event(mid, Kind.TEXT, text="/" + payload.removeprefix(MENU_PREFIX))  # type: ignore[no-any-return]
-    return event(mid, Kind.BUTTON, payload=payload, text=title)  # type: ignore[no-any-return]
+        return event(mid, Kind.TEXT, text="/" + payload.removeprefix(MENU_PREFIX))
+    return event(mid, Kind.BUTTON, payload=payload, text=title)
 
 
 def _media(attachment: dict[str, Any]) -> MediaRef:
