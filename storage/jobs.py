@@ -59,6 +59,12 @@ async def batch_in_flight(session: AsyncSession, user_id: int) -> str | None:
     return await session.scalar(query)
 
 
+async def batch_pending(session: AsyncSession, batch_key: str) -> bool:
+    """Whether a photo of this batch (an album) is already waiting or rendering."""
+    query = select(col(RenderJob.id)).where(col(RenderJob.batch_key) == batch_key, col(RenderJob.state).in_(PENDING))
+    return await session.scalar(query.limit(1)) is not None
+
+
 async def claim(session: AsyncSession, job_id: int, lease_s: float) -> RenderJob | None:
     now = utcnow()
     result = await session.execute(

@@ -24,7 +24,7 @@ from storage.types import utcnow
 log = logging.getLogger(__name__)
 
 ORPHAN_GRACE_S = 24 * 3600
-UPLOAD_KINDS = ("upload",)
+UPLOAD_KINDS = ("upload", "web-upload")  # the web chat keeps the photo as sent too
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,6 @@ photo-failed-other = Sorry, this photo could not be made.
 photo-not-image = This file is not a photo. Please send a JPEG, PNG, WebP or HEIC image.
 photo-file-too-big = This file is over { $limit } MB. Please send a smaller photo.
 photo-busy = We are very busy right now. Please send your photo again in a minute; you have not been charged.
-photo-one-batch = Your previous photos are still being made. Please wait until they arrive, then send the next ones.
 
 history-empty = You have no finished photos yet. Send a photo of your product to make your first studio images.
 history-title = Your recent photos:
