@@ -177,6 +177,8 @@ class WebChat:
                 await part.release()
                 continue
             data = await _read_capped(part, MAX_UPLOAD_BYTES)
+            if data == b"":
+                continue  # an empty file field is no photo
             mime = (part.headers.get("Content-Type") or "application/octet-stream").split(";")[0].strip().lower()
             if data is None:  # the handler sees the oversized size and answers in the user's language
                 refs.append(MediaRef(file_id="", mime=mime, size=MAX_UPLOAD_BYTES + 1))

@@ -174,7 +174,7 @@ async function pump() {
       toBottom();
     } catch (error) {
       job.tries += 1;
-      if (job.tries >= 4 || !navigator.onLine) {
+      if (job.tries >= 4 || !navigator.onLine || error.final) {
         outbox.shift();
         setState(job, "failed");
         continue;
@@ -206,7 +206,7 @@ function post(job) {
     xhr.timeout = 120000;
     xhr.onload = () => {
       if (xhr.status === 200) resolve(JSON.parse(xhr.responseText));
-      else reject(new Error("HTTP " + xhr.status));
+      else reject(Object.assign(new Error("HTTP " + xhr.status), { final: xhr.status >= 400 && xhr.status < 500 }));
     };
     xhr.onerror = xhr.ontimeout = () => reject(new Error("network"));
   });
