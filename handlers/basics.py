@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from handlers import commands, credits
 from handlers.context import Context
 from handlers.i18n import SUPPORTED
@@ -23,9 +25,11 @@ async def start(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
 
 
 def welcome(ctx: Context, balance: int) -> str:
+    """Credits are called "free" only when they are the welcome gift (a bought or granted balance is not)."""
     return ctx.t(
         "welcome",
         credits=balance,
+        source="gift" if ctx.new_user and balance > 0 else "balance",
         page=ctx.config.facebook_page_url,
         video=ctx.config.tutorial_video_url,
     )
@@ -90,4 +94,20 @@ async def fallback(event: Inbound, ctx: Context, reason: str) -> list[Reply]:
     }.get(reason, "fallback-text")
     if ctx.new_user and reason in ("text", "empty"):
         return [Text(text=welcome(ctx, await ledger.balance(ctx.session, ctx.user_id)))]
+    if reason == "text" and asks_the_price(event.text):
+        config = ctx.config
+        return [
+            Text(text=ctx.t("price-answer", cost=config.render_cost, page=config.facebook_page_url, upgrade=config.upgrade_url))
+        ]
     return [Text(text=ctx.t(key))]
+
+
+_PRICE_WORDS = re.compile(
+    r"\b(price|prices|pricing|cost|costs|how much|plans?|packs?|packages?|rate)\b|দাম|মূল্য|কত টাকা|খরচ|প্যাকেজ|রেট",
+    re.IGNORECASE,
+)
+
+
+def asks_the_price(text: str) -> bool:
+    """"দাম কত?", "how much?", "price pls": answered with the plans rather than "not understood"."""
+    return bool(_PRICE_WORDS.search(text))
