@@ -67,7 +67,7 @@ class WebChat:
         secure_cookie: bool = False,
     ) -> None:
         self._dispatch = dispatch
-        self._locale_of = locale_of
+        self.locale_of = locale_of
         self._secure_cookie = secure_cookie
         self.store = store
         self._push = push
@@ -123,7 +123,7 @@ class WebChat:
 
     async def page(self, request: web.Request) -> web.Response:
         visitor, fresh = self.visitor(request)
-        lang = (await self._locale_of(visitor)) if not fresh else None
+        lang = (await self.locale_of(visitor)) if not fresh else None
         lang = lang or locale_from_hint(_accept_language(request))
         t = catalog(lang)
         keys = ("title", "placeholder", "send", "photo", "offline", "sending", "failed", "gallery", "download-all")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from PIL import Image as PILImage
 
+from handlers.i18n import catalog
 from storage import webchat as entries
 from storage.blobs import BlobKeyError
 from storage.models import RenderJob, StoredFile
@@ -91,14 +92,17 @@ class _Views:
         """Every result of the seller, newest first, each job with its outputs (style, size, files)."""
         user_id = await self._user(request)
         found: list[tuple[RenderJob, list[StoredFile]]] = []
+        t = catalog("en")
         if user_id:
             async with self.store.db.transaction() as session:
                 found = await entries.gallery(session, user_id)
+            t = catalog(await self.chat.locale_of(self.chat.visitor(request)[0]) or "en")
         items = [
             {
                 "job": job.id,
                 "style": job.style,
                 "size": job.size,
+                "label": t("style-name", style=job.style.replace("color:", "color-")) + " · " + t("size-name", size=job.size),
                 "created_at": job.created_at.isoformat(),
                 "files": [
                     {

@@ -259,6 +259,7 @@ async function openGallery() {
       img.alt = f.name;
       img.loading = "lazy";
       const cap = el("figcaption", "", fig);
+      cap.append(job.label);
       const link = el("a", "", cap);
       link.href = f.url + "?download=1";
       link.download = f.name;
