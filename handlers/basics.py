@@ -97,7 +97,11 @@ async def fallback(event: Inbound, ctx: Context, reason: str) -> list[Reply]:
     if reason == "text" and asks_the_price(event.text):
         config = ctx.config
         return [
-            Text(text=ctx.t("price-answer", cost=config.render_cost, page=config.facebook_page_url, upgrade=config.upgrade_url))
+            Text(
+                text=ctx.t(
+                    "price-answer", cost=config.render_cost, page=config.facebook_page_url, upgrade=config.upgrade_url
+                )
+            )
         ]
     return [Text(text=ctx.t(key))]
 
@@ -109,5 +113,5 @@ _PRICE_WORDS = re.compile(
 
 
 def asks_the_price(text: str) -> bool:
-    """"দাম কত?", "how much?", "price pls": answered with the plans rather than "not understood"."""
+    """ "দাম কত?", "how much?", "price pls": answered with the plans rather than "not understood"."""
     return bool(_PRICE_WORDS.search(text))

@@ -29,9 +29,10 @@ def preview_name(file_id: int) -> str:
 
 async def add_entry(session: AsyncSession, user_id: int, body: dict[str, Any], client_id: str | None = None) -> int:
     """Appends one turn; returns its id (0 when `client_id` was already recorded: the first answer stands)."""
-    values = {"user_id": user_id, "client_id": client_id, "body": json.dumps(body, ensure_ascii=False)}
+    text = json.dumps(body, ensure_ascii=False)
+    values: dict[str, Any] = {"user_id": user_id, "client_id": client_id, "body": text}
     if client_id is None:
-        entry = WebChatEntry(**values)
+        entry = WebChatEntry(user_id=user_id, body=text)
         session.add(entry)
         await session.flush()
         entry_id = entry.id or 0
@@ -48,7 +49,7 @@ async def entry_for_client(session: AsyncSession, user_id: int, client_id: str) 
         col(WebChatEntry.user_id) == user_id, col(WebChatEntry.client_id) == client_id
     )
     row = (await session.execute(query)).first()
-    return (int(row[0]), json.loads(row[1])) if row else None
+    return (int(row[0] or 0), json.loads(row[1])) if row else None
 
 
 async def recent(session: AsyncSession, user_id: int, *, after: int = 0, limit: int = 60) -> list[dict[str, Any]]:
@@ -60,7 +61,7 @@ async def recent(session: AsyncSession, user_id: int, *, after: int = 0, limit: 
         .limit(limit)
     )
     rows = (await session.execute(query)).all()
-    return [{**json.loads(body), "entry": int(entry_id)} for entry_id, body in reversed(rows)]
+    return [{**json.loads(body), "entry": int(entry_id or 0)} for entry_id, body in reversed(rows)]
 
 
 async def _trim(session: AsyncSession, user_id: int) -> None:

@@ -28,8 +28,8 @@ from bot.channels.webchat_store import WebChatStore, transient
 from bot.channels.webchat_views import add_view_routes
 from handlers.errors import ServiceUnavailable
 from handlers.i18n import catalog, locale_from_hint
-from handlers.model import Inbound, Kind, MediaRef, Reply
 from handlers.model import Channel as ChannelName
+from handlers.model import Inbound, Kind, MediaRef, Reply
 
 log = logging.getLogger(__name__)
 
@@ -151,11 +151,11 @@ class WebChat:
             body = None
         if not isinstance(body, dict):
             return web.json_response({"error": "expected a JSON object"}, status=400)
-        text = body.get("text") if isinstance(body.get("text"), str) else ""
-        payload = body.get("payload") if isinstance(body.get("payload"), str) else None
-        label = body.get("label") if isinstance(body.get("label"), str) else ""
+        text = _string(body.get("text"))
+        payload = _string(body.get("payload")) or None
+        shown = _string(body.get("label")) if payload else text
         client_id = _client_id(body.get("id"))
-        mine = None if body.get("quiet") is True else {"type": "text", "text": (label if payload else text)[:4096]}
+        mine = None if body.get("quiet") is True else {"type": "text", "text": shown[:4096]}
         kind = Kind.BUTTON if payload else Kind.TEXT
         event = self._event(request, visitor, kind, client_id, text=text or "", payload=payload)
         return await self._answer(request, visitor, fresh, client_id, mine, [event])
@@ -220,7 +220,9 @@ class WebChat:
         if kept is not None:  # a retry of a message already handled: nothing is done (or charged) again
             for path, _, _ in uploads:
                 await self.store.drop_upload(path)
-            return self._json({"replies": kept.get("replies", []), "me": kept.get("me"), "repeat": True}, visitor, fresh)
+            return self._json(
+                {"replies": kept.get("replies", []), "me": kept.get("me"), "repeat": True}, visitor, fresh
+            )
         replies: list[Reply] = []
         for done, event in enumerate(events):
             try:
@@ -230,7 +232,9 @@ class WebChat:
         replies = _once(replies)  # an album past the balance: one "not enough credits", not one per photo
         user_id = user_id or await self.store.user_id(visitor)
         if user_id is None:  # rate limited before the visitor existed: nothing to keep
-            return self._json({"replies": [{"type": "text", "text": getattr(r, "text", "")} for r in replies]}, visitor, fresh)
+            return self._json(
+                {"replies": [{"type": "text", "text": getattr(r, "text", "")} for r in replies]}, visitor, fresh
+            )
         if mine is not None and mine["type"] == "photos":
             mine["files"] = await self.store.record_uploads(user_id, uploads)
         drawn = await self.store.serialize(user_id, replies)
@@ -318,6 +322,10 @@ class WebChat:
             album_key=album_key,
             locale_hint=_accept_language(request),
         )
+
+
+def _string(value: object) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def _client_id(value: object) -> str | None:

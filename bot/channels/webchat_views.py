@@ -102,7 +102,9 @@ class _Views:
                 "job": job.id,
                 "style": job.style,
                 "size": job.size,
-                "label": t("style-name", style=job.style.replace("color:", "color-")) + " · " + t("size-name", size=job.size),
+                "label": t("style-name", style=job.style.replace("color:", "color-"))
+                + " · "
+                + t("size-name", size=job.size),
                 "created_at": job.created_at.isoformat(),
                 "files": [
                     {

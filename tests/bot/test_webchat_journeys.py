@@ -39,7 +39,9 @@ async def _photo_file(tmp_path: Path, name: str, data: bytes) -> str:
     return str(path)
 
 
-async def test_offline_sends_show_failed_and_go_out_when_the_network_returns(server: Server, browser: Any, tmp_path: Path) -> None:
+async def test_offline_sends_show_failed_and_go_out_when_the_network_returns(
+    server: Server, browser: Any, tmp_path: Path
+) -> None:
     context, page, visitor = await _phone(browser, server)
     await context.set_offline(True)
     await page.fill("#text", "credits")
@@ -105,7 +107,10 @@ async def test_results_survive_reload_closed_tab_and_restart_with_light_previews
     assert await page.locator(".msg.me img").count() == 1
 
     previews = await page.eval_on_selector_all(".msg img", "els => els.map(e => e.getAttribute('src'))")
-    sizes = [await page.evaluate("src => fetch(src).then(r => r.blob()).then(b => [b.size, b.type])", src) for src in previews]
+    sizes = [
+        await page.evaluate("src => fetch(src).then(r => r.blob()).then(b => [b.size, b.type])", src)
+        for src in previews
+    ]
     assert sizes and all(size <= 100 * 1024 and kind == "image/jpeg" for size, kind in sizes), sizes
     full = await page.get_attribute(".msg.bot a.pic", "href")
     whole = await page.evaluate("src => fetch(src).then(r => r.blob()).then(b => b.size)", full)
@@ -123,7 +128,9 @@ async def test_results_survive_reload_closed_tab_and_restart_with_light_previews
     await context.close()
 
 
-async def test_gallery_zip_history_thumbnails_and_a_queue_of_photos(server: Server, browser: Any, tmp_path: Path) -> None:
+async def test_gallery_zip_history_thumbnails_and_a_queue_of_photos(
+    server: Server, browser: Any, tmp_path: Path
+) -> None:
     context, page, visitor = await _phone(browser, server)
     first = await _photo_file(tmp_path, "a.jpg", product_photo())
     second = await _photo_file(tmp_path, "b.jpg", product_photo(colour=(30, 90, 200)))
@@ -131,7 +138,9 @@ async def test_gallery_zip_history_thumbnails_and_a_queue_of_photos(server: Serv
     await page.wait_for_selector(".msg.me .state >> text=✓")
     await page.set_input_files("#file", second)  # while the first renders: it waits its turn, not refused
     await page.wait_for_function("() => document.querySelectorAll('.msg.me .state').length == 2")
-    await page.wait_for_function("() => [...document.querySelectorAll('.msg.me .state')].every(s => s.textContent == '✓')")
+    await page.wait_for_function(
+        "() => [...document.querySelectorAll('.msg.me .state')].every(s => s.textContent == '✓')"
+    )
     for _ in range(120):
         if await page.locator(".msg.bot img[alt='white-original.jpg']").count() == 2:
             break

@@ -19,15 +19,18 @@ pytestmark = pytest.mark.browser
 __all__ = ["browser", "server"]
 
 GEOMETRY = """() => {
-  const box = (sel) => { const r = document.querySelector(sel).getBoundingClientRect();
-                         return {left: r.left, right: r.right, top: r.top, bottom: r.bottom, w: r.width, h: r.height}; };
+  const box = (sel) => {
+    const r = document.querySelector(sel).getBoundingClientRect();
+    return {left: r.left, right: r.right, top: r.top, bottom: r.bottom, w: r.width, h: r.height};
+  };
   return {
     scrollWidth: document.documentElement.scrollWidth, innerWidth: innerWidth, innerHeight: innerHeight,
     bodyScroll: document.body.scrollWidth,
     composer: box('#composer'), text: box('#text'), send: box('#send'), photo: box('#photo-label'),
     gallery: box('#open-gallery'), lang: box('#other-lang'),
     buttons: [...document.querySelectorAll('.buttons button')].map(b => b.getBoundingClientRect().height),
-    wide: [...document.querySelectorAll('#log *')].filter(e => e.getBoundingClientRect().right > innerWidth + 0.5).length,
+    wide: [...document.querySelectorAll('#log *')]
+      .filter(e => e.getBoundingClientRect().right > innerWidth + 0.5).length,
   };
 }"""
 
@@ -36,8 +39,8 @@ def _fits(g: dict[str, Any]) -> None:
     assert g["scrollWidth"] <= g["innerWidth"] and g["bodyScroll"] <= g["innerWidth"], g
     assert g["wide"] == 0, "something in the conversation sticks out to the right"
     for part in ("composer", "text", "send", "photo"):
-        assert 0 <= g[part]["left"] and g[part]["right"] <= g["innerWidth"], (part, g[part])
-        assert 0 <= g[part]["top"] and g[part]["bottom"] <= g["innerHeight"], (part, g[part])
+        assert g[part]["left"] >= 0 and g[part]["right"] <= g["innerWidth"], (part, g[part])
+        assert g[part]["top"] >= 0 and g[part]["bottom"] <= g["innerHeight"], (part, g[part])
     for part in ("send", "photo", "gallery", "lang", "text"):
         assert g[part]["h"] >= 44 and g[part]["w"] >= 44, (part, g[part])
     assert all(h >= 44 for h in g["buttons"]), g["buttons"]
@@ -46,10 +49,14 @@ def _fits(g: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("screen", list(PHONES))
 @pytest.mark.parametrize("language", ["bn", "en"])
-async def test_the_page_fits_the_screen(server: Server, browser: Any, tmp_path: Path, screen: str, language: str) -> None:
+async def test_the_page_fits_the_screen(
+    server: Server, browser: Any, tmp_path: Path, screen: str, language: str
+) -> None:
     width, height = PHONES[screen]
     context = await browser.new_context(
-        viewport={"width": width, "height": height}, has_touch=screen != "desktop", **(BENGALI if language == "bn" else ENGLISH)
+        viewport={"width": width, "height": height},
+        has_touch=screen != "desktop",
+        **(BENGALI if language == "bn" else ENGLISH),
     )
     page = await context.new_page()
     await page.goto(server.base + "/")
@@ -72,7 +79,9 @@ async def test_the_page_fits_the_screen(server: Server, browser: Any, tmp_path: 
     await page.focus("#text")
     await page.set_viewport_size({"width": width, "height": height - 300})
     geometry = await page.evaluate(GEOMETRY)
-    assert geometry["text"]["bottom"] <= geometry["innerHeight"] and geometry["send"]["bottom"] <= geometry["innerHeight"]
+    assert (
+        geometry["text"]["bottom"] <= geometry["innerHeight"] and geometry["send"]["bottom"] <= geometry["innerHeight"]
+    )
     assert await page.evaluate("document.activeElement.id") == "text"
     await context.close()
 
@@ -97,9 +106,17 @@ async def test_labels_focus_order_and_contrast(server: Server, browser: Any) -> 
     # Contrast of the text on the brand colour and of the bubbles' text (WCAG AA: 4.5).
     ratios = await page.evaluate(
         """() => {
-          const lum = (c) => { const [r, g, b] = c.match(/\\d+/g).slice(0, 3).map(v => { v /= 255;
-              return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; }); return 0.2126*r + 0.7152*g + 0.0722*b; };
-          const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + .05) / (y + .05); };
+          const lum = (c) => {
+            const [r, g, b] = c.match(/\\d+/g).slice(0, 3).map(v => {
+              v /= 255;
+              return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+            });
+            return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+          };
+          const ratio = (a, b) => {
+            const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p);
+            return (x + .05) / (y + .05);
+          };
           const s = (sel) => getComputedStyle(document.querySelector(sel));
           return [ratio(s('header h1').color, s('header').backgroundColor),
                   ratio(s('#send').color, s('#send').backgroundColor),

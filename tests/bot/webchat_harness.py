@@ -42,9 +42,7 @@ class Server:
         self.app: app_module.App | None = None
 
     async def start(self) -> str:
-        settings = Settings(
-            data_dir=self.data_dir, http_port=0, segmenter="classical", _env_file=None
-        )  # type: ignore[call-arg]
+        settings = Settings(data_dir=self.data_dir, http_port=0, segmenter="classical", _env_file=None)  # type: ignore[call-arg]
         self.app = app_module.create_app(settings)
         await app_module.start(self.app)
         return self.base
@@ -105,7 +103,9 @@ def camera_photo(width: int = 3000, height: int = 2250, seed: int = 7) -> bytes:
     table = 150 + 40 * np.sin(x / 37.0) * np.cos(y / 53.0) + rng.normal(0, 18, (height, width))
     rgb = np.stack([table * 0.95, table * 0.85, table * 0.7], axis=-1)
     inside = ((x - width / 2) / (width / 4)) ** 2 + ((y - height / 2) / (height / 3)) ** 2 < 1
-    rgb[inside] = np.stack([200 + rng.normal(0, 12, inside.sum()), 40 + 20 * np.sin(x[inside] / 9.0), 50 + 0 * x[inside]], -1)
+    rgb[inside] = np.stack(
+        [200 + rng.normal(0, 12, inside.sum()), 40 + 20 * np.sin(x[inside] / 9.0), 50 + 0 * x[inside]], -1
+    )
     out = io.BytesIO()
     Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8)).save(out, "JPEG", quality=88)
     return out.getvalue()
