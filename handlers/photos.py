@@ -42,6 +42,8 @@ async def on_media(event: Inbound, ctx: Context, _argument: str) -> list[Reply]:
     if await jobs.pending_count(ctx.session) >= MAX_QUEUE_DEPTH:
         raise AppError("photo-busy")
     first_of_batch = not await jobs.batch_pending(ctx.session, batch_key)
+    if event.album_key and await ledger.balance(ctx.session, ctx.user_id) < ctx.config.render_cost:
+        return await _album_past_the_balance(ctx, batch_key)
     job = await _create_charged_job(
         ctx,
         RenderJob(
@@ -67,6 +69,19 @@ async def on_media(event: Inbound, ctx: Context, _argument: str) -> list[Reply]:
 
 
 router.media = on_media
+
+
+async def _album_past_the_balance(ctx: Context, batch_key: str) -> list[Reply]:
+    """An album larger than the balance is answered once (how many will be made, how to get more), not once
+    per photo left over. The debit stays the judge: this only spares the repeated refusal."""
+    if not await ctx.services.limiter.hit(f"album-short:{ctx.user_id}:{batch_key}", limit=1, window_s=3600):
+        return []
+    raise AppError(
+        "photo-album-short",
+        made=await jobs.count_in_batch(ctx.session, batch_key),
+        page=ctx.config.facebook_page_url,
+        upgrade=ctx.config.upgrade_url,
+    )
 
 
 def _check_media(media: MediaRef) -> None:

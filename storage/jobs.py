@@ -65,6 +65,12 @@ async def batch_pending(session: AsyncSession, batch_key: str) -> bool:
     return await session.scalar(query.limit(1)) is not None
 
 
+async def count_in_batch(session: AsyncSession, batch_key: str) -> int:
+    """How many photos of this batch (an album) were accepted."""
+    query = select(func.count()).where(col(RenderJob.batch_key) == batch_key)
+    return int(await session.scalar(query) or 0)
+
+
 async def claim(session: AsyncSession, job_id: int, lease_s: float) -> RenderJob | None:
     now = utcnow()
     result = await session.execute(

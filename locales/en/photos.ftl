@@ -49,3 +49,13 @@ style-current = Your photos are made with: { $style }, { $size }.
 style-choose-background = Choose a background:
 style-choose-size = Choose a size:
 style-saved = Saved. Your next photos will be made with: { $style }, { $size }.
+
+photo-album-short =
+    You sent more photos than your credits cover. { $made ->
+        [0] None of them can be made now.
+        [one] The first photo will be made; the others were not charged.
+       *[other] The first { $made } photos will be made; the others were not charged.
+    }
+    Get free codes on our Facebook page: { $page }
+    Or buy a pack: { $upgrade }
+    Then send the other photos again.

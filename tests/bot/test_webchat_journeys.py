@@ -170,8 +170,9 @@ async def test_an_album_larger_than_the_balance_is_answered_once(server: Server,
     context, page, visitor = await _phone(browser, server)
     files = [await _photo_file(tmp_path, f"{n}.jpg", product_photo(colour=(40 * n, 90, 200))) for n in range(5)]
     await page.set_input_files("#file", files)
-    await page.wait_for_selector(".msg.bot >> text=/not have enough credits/")
-    assert await page.locator(".msg.bot >> text=/not have enough credits/").count() == 1
+    await page.wait_for_selector(".msg.bot >> text=/The first 3 photos will be made/")
+    assert await page.locator(".msg.bot >> text=/more photos than your credits cover/").count() == 1
+    assert await page.locator(".msg.bot >> text=/not have enough credits/").count() == 0
     for _ in range(120):
         if await page.locator(".msg.bot img[alt='white-original.jpg']").count() == 3:
             break
