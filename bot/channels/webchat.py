@@ -17,15 +17,15 @@ import logging
 import re
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from pathlib import Path
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from aiohttp import BodyPartReader, web
 
 from bot.channels.base import ChannelError, Refused, Unavailable
+from bot.channels.webchat_relay import Push
 from bot.channels.webchat_store import WebChatStore, transient
-from bot.channels.webchat_views import add_view_routes
+from bot.channels.webchat_views import accept_language, add_view_routes
 from handlers.errors import ServiceUnavailable
 from handlers.i18n import catalog, locale_from_hint
 from handlers.model import Channel as ChannelName
@@ -36,22 +36,12 @@ log = logging.getLogger(__name__)
 COOKIE = "nxz_visitor"
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{22,43}$")
 _MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-STATIC_DIR = Path(__file__).resolve().parent / "static"
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_UPLOADS_PER_MESSAGE = 20
 IMAGE_MIMES = {"image/jpeg", "image/png", "image/webp", "image/heic", "image/heif", "image/gif"}
 
 Dispatch = Callable[[Inbound], Awaitable[list[Reply]]]
 LocaleLookup = Callable[[str], Awaitable[str | None]]
-Deliver = Callable[[str, dict[str, Any]], None]
-
-
-class Push(Protocol):
-    """How a late reply reaches open pages: in this process, or through Redis (bot/channels/webchat_relay.py)."""
-
-    async def start(self, deliver: Deliver, visitors: Callable[[], Iterable[str]]) -> None: ...
-    async def stop(self) -> None: ...
-    async def publish(self, visitor: str, item: dict[str, Any]) -> None: ...
 
 
 class WebChat:
@@ -76,7 +66,6 @@ class WebChat:
     # Channel protocol ---------------------------------------------------------------------------
 
     def add_routes(self, app: web.Application) -> None:
-        app.router.add_get("/", self.page)
         app.router.add_post("/webchat/messages", self.message)
         app.router.add_post("/webchat/photos", self.photos)
         app.router.add_get("/webchat/events", self.events)
@@ -120,28 +109,6 @@ class WebChat:
             queue.put_nowait(item)
 
     # HTTP ---------------------------------------------------------------------------------------
-
-    async def page(self, request: web.Request) -> web.Response:
-        visitor, fresh = self.visitor(request)
-        lang = (await self.locale_of(visitor)) if not fresh else None
-        lang = lang or locale_from_hint(_accept_language(request))
-        t = catalog(lang)
-        keys = ("title", "placeholder", "send", "photo", "offline", "sending", "failed", "gallery", "download-all")
-        strings: dict[str, str | bool] = {key: t(f"web-{key}") for key in keys}
-        strings |= {k: t(f"web-{k}") for k in ("close", "gallery-empty", "other-lang", "other-lang-code")}
-        strings["fresh"] = fresh  # a first visit opens with the welcome, as /start does on the platforms
-        html = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
-        html = html.replace("{{lang}}", lang).replace("{{title}}", _escape_html(str(strings["title"])))
-        for key in ("photo", "send", "placeholder", "gallery", "other-lang", "close", "download-all"):
-            html = html.replace("{{" + key + "}}", _escape_html(str(strings[key])))
-        html = html.replace("{{strings}}", _escape_json_for_html(strings))
-        response = web.Response(text=html, content_type="text/html", charset="utf-8")
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; img-src 'self' blob:; style-src 'self' 'unsafe-inline'; script-src 'self'"
-        )
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        self._remember(response, visitor, fresh)
-        return response
 
     async def message(self, request: web.Request) -> web.Response:
         visitor, fresh = self.visitor(request)
@@ -244,7 +211,7 @@ class WebChat:
 
     def _json(self, body: dict[str, Any], visitor: str, fresh: bool) -> web.Response:
         response = web.json_response(body)
-        self._remember(response, visitor, fresh)
+        self.remember(response, visitor, fresh)
         return response
 
     def _unavailable(
@@ -253,15 +220,15 @@ class WebChat:
         """Nothing was recorded: say so (503), and the page sends again; nothing was charged."""
         for path, _, _ in uploads:
             self.store.blobs.delete(path)
-        text = catalog(locale_from_hint(_accept_language(request)))("error-unavailable")
+        text = catalog(locale_from_hint(accept_language(request)))("error-unavailable")
         response = web.json_response({"replies": [{"type": "text", "text": text}]}, status=503)
-        self._remember(response, visitor, fresh)
+        self.remember(response, visitor, fresh)
         return response
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         visitor, fresh = self.visitor(request)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-        self._remember(response, visitor, fresh)
+        self.remember(response, visitor, fresh)
         await response.prepare(request)
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._listeners.setdefault(visitor, set()).add(queue)
@@ -292,7 +259,7 @@ class WebChat:
             return token, False
         return secrets.token_urlsafe(16), True
 
-    def _remember(self, response: web.StreamResponse, visitor: str, fresh: bool) -> None:
+    def remember(self, response: web.StreamResponse, visitor: str, fresh: bool) -> None:
         if fresh:
             response.set_cookie(
                 COOKIE, visitor, max_age=365 * 24 * 3600, httponly=True, samesite="Lax", secure=self._secure_cookie
@@ -320,7 +287,7 @@ class WebChat:
             payload=payload,
             media=media,
             album_key=album_key,
-            locale_hint=_accept_language(request),
+            locale_hint=accept_language(request),
         )
 
 
@@ -352,17 +319,3 @@ async def _read_capped(part: Any, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _accept_language(request: web.Request) -> str | None:
-    header = request.headers.get("Accept-Language", "")
-    first = header.split(",")[0].split(";")[0].strip()
-    return first or None
-
-
-def _escape_html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-
-
-def _escape_json_for_html(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

@@ -20,7 +20,7 @@ import hmac
 import json
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -28,6 +28,14 @@ from redis.exceptions import RedisError
 log = logging.getLogger(__name__)
 
 Deliver = Callable[[str, dict[str, Any]], None]
+
+
+class Push(Protocol):
+    """How a late reply reaches open pages: in this process, or through Redis (below)."""
+
+    async def start(self, deliver: Deliver, visitors: Callable[[], Iterable[str]]) -> None: ...
+    async def stop(self) -> None: ...
+    async def publish(self, visitor: str, item: dict[str, Any]) -> None: ...
 
 
 class LocalPush:

@@ -1,4 +1,4 @@
-"""What the web chat page reads back: its script, the kept conversation, files, previews and the gallery.
+"""The web chat page itself and what it reads back: its script, the kept conversation, files, previews and the gallery.
 
 Every file answer checks that the file belongs to the visitor asking (the cookie names the visitor; a file
 of someone else is a 404, as is a file that is gone). Files come from the blob store, so links keep
@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import zipfile
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 from PIL import Image as PILImage
 
-from handlers.i18n import catalog
+from handlers.i18n import catalog, locale_from_hint
 from storage import webchat as entries
 from storage.blobs import BlobKeyError
 from storage.models import RenderJob, StoredFile
@@ -23,11 +25,13 @@ from storage.models import RenderJob, StoredFile
 if TYPE_CHECKING:
     from bot.channels.webchat import WebChat
 
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 IMMUTABLE = "private, max-age=31536000, immutable"  # a file id never names other bytes
 
 
 def add_view_routes(app: web.Application, chat: WebChat) -> None:
     views = _Views(chat)
+    app.router.add_get("/", views.page)
     app.router.add_get("/webchat/app.js", views.script)
     app.router.add_get("/favicon.ico", views.favicon)
     app.router.add_get("/webchat/history", views.history)
@@ -44,9 +48,29 @@ class _Views:
         self._favicon = _favicon()
 
     async def script(self, _request: web.Request) -> web.FileResponse:
-        from bot.channels.webchat import STATIC_DIR
-
         return web.FileResponse(STATIC_DIR / "app.js", headers={"Content-Type": "text/javascript; charset=utf-8"})
+
+    async def page(self, request: web.Request) -> web.Response:
+        visitor, fresh = self.chat.visitor(request)
+        lang = (await self.chat.locale_of(visitor)) if not fresh else None
+        lang = lang or locale_from_hint(accept_language(request))
+        t = catalog(lang)
+        keys = ("title", "placeholder", "send", "photo", "offline", "sending", "failed", "gallery", "download-all")
+        strings: dict[str, str | bool] = {key: t(f"web-{key}") for key in keys}
+        strings |= {k: t(f"web-{k}") for k in ("close", "gallery-empty", "other-lang", "other-lang-code")}
+        strings["fresh"] = fresh  # a first visit opens with the welcome, as /start does on the platforms
+        html = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+        html = html.replace("{{lang}}", lang).replace("{{title}}", _escape_html(str(strings["title"])))
+        for key in ("photo", "send", "placeholder", "gallery", "other-lang", "close", "download-all"):
+            html = html.replace("{{" + key + "}}", _escape_html(str(strings[key])))
+        html = html.replace("{{strings}}", _escape_json_for_html(strings))
+        response = web.Response(text=html, content_type="text/html", charset="utf-8")
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; img-src 'self' blob:; style-src 'self' 'unsafe-inline'; script-src 'self'"
+        )
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        self.chat.remember(response, visitor, fresh)
+        return response
 
     async def favicon(self, _request: web.Request) -> web.Response:
         return web.Response(body=self._favicon, content_type="image/png", headers={"Cache-Control": "max-age=86400"})
@@ -159,3 +183,17 @@ def _favicon() -> bytes:
     out = io.BytesIO()
     icon.save(out, "PNG")
     return out.getvalue()
+
+
+def accept_language(request: web.Request) -> str | None:
+    header = request.headers.get("Accept-Language", "")
+    first = header.split(",")[0].split(";")[0].strip()
+    return first or None
+
+
+def _escape_html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def _escape_json_for_html(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
