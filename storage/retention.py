@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_, select
 from sqlmodel import col
 
+from storage import webchat
 from storage.blobs import BlobStore
 from storage.db import Database
 from storage.models import StoredFile
@@ -49,6 +50,7 @@ async def purge(
     async with db.transaction() as session:
         rows = (await session.execute(select(col(StoredFile.kind), col(StoredFile.path)).where(expired))).all()
         await session.execute(delete(StoredFile).where(expired))
+        await webchat.forget_older_than(session, output_cutoff)  # the web chat's turns showing those files
     for _kind, path in rows:
         blobs.delete(path)
     uploads = sum(1 for kind, _ in rows if kind in UPLOAD_KINDS)

@@ -8,6 +8,7 @@ Files themselves are ordinary `StoredFile` rows (erased by /delete, purged by re
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -16,7 +17,7 @@ from sqlmodel import col
 
 from storage import jobs
 from storage.models import RenderJob, StoredFile, WebChatEntry
-from storage.sql import insert_ignore
+from storage.sql import affected, insert_ignore
 
 KEEP_ENTRIES = 200  # per visitor: enough for "the recent conversation", small enough to load at once
 UPLOAD_KIND, FILE_KIND, PREVIEW_KIND = "web-upload", "web-file", "preview"
@@ -62,6 +63,12 @@ async def recent(session: AsyncSession, user_id: int, *, after: int = 0, limit: 
     )
     rows = (await session.execute(query)).all()
     return [{**json.loads(body), "entry": int(entry_id or 0)} for entry_id, body in reversed(rows)]
+
+
+async def forget_older_than(session: AsyncSession, cutoff: datetime) -> int:
+    """Retention: turns older than the outputs' window go with the files they show."""
+    result = await session.execute(delete(WebChatEntry).where(col(WebChatEntry.created_at) < cutoff))
+    return affected(result)
 
 
 async def _trim(session: AsyncSession, user_id: int) -> None:

@@ -29,7 +29,7 @@ from bot.channels.webchat_views import accept_language, add_view_routes
 from handlers.errors import ServiceUnavailable
 from handlers.i18n import catalog, locale_from_hint
 from handlers.model import Channel as ChannelName
-from handlers.model import Inbound, Kind, MediaRef, Reply
+from handlers.model import Choice, Inbound, Kind, MediaRef, Reply, Text
 
 log = logging.getLogger(__name__)
 
@@ -196,12 +196,12 @@ class WebChat:
                 replies.extend(await self._dispatch(event))
             except ServiceUnavailable:  # the rest was not recorded: its uploads go, the page sends again
                 return self._unavailable(request, visitor, fresh, uploads[done:])
-        replies = _once(replies)  # an album past the balance: one "not enough credits", not one per photo
-        user_id = user_id or await self.store.user_id(visitor)
-        if user_id is None:  # rate limited before the visitor existed: nothing to keep
-            return self._json(
-                {"replies": [{"type": "text", "text": getattr(r, "text", "")} for r in replies]}, visitor, fresh
-            )
+        user_id = await self.store.user_id(visitor)
+        if user_id is None:  # erased by this very message (/delete), or rate limited before it existed
+            for path, _, _ in uploads:
+                await self.store.drop_upload(path)
+            plain = [{"type": "text", "text": r.text} for r in replies if isinstance(r, Text | Choice)]
+            return self._json({"replies": plain}, visitor, fresh)
         if mine is not None and mine["type"] == "photos":
             mine["files"] = await self.store.record_uploads(user_id, uploads)
         drawn = await self.store.serialize(user_id, replies)
@@ -297,15 +297,6 @@ def _string(value: object) -> str:
 
 def _client_id(value: object) -> str | None:
     return value if isinstance(value, str) and _MESSAGE_ID.match(value) else None
-
-
-def _once(replies: list[Reply]) -> list[Reply]:
-    """Drops a reply equal to one already in the list (the same refusal for each photo of an album)."""
-    kept: list[Reply] = []
-    for reply in replies:
-        if reply not in kept:
-            kept.append(reply)
-    return kept
 
 
 async def _read_capped(part: Any, limit: int) -> bytes | None:

@@ -22,7 +22,7 @@ from bot.channels.webchat import WebChat
 from bot.settings import Settings
 from handlers.model import Text
 from storage import jobs, ledger, users
-from storage.models import RenderJob, StoredFile
+from storage.models import RenderJob, StoredFile, WebChatEntry
 from storage.users import Identity
 from tests.bot.webchat_harness import camera_photo
 from tests.photos.photo_harness import product_photo
@@ -184,3 +184,47 @@ async def test_price_questions_in_both_languages_get_the_plans(served: app_modul
             async with http.post(base + "/webchat/messages", json={"text": question, "id": "price-0001"}) as r:
                 answer = (await r.json())["replies"][0]["text"]
         assert expected in answer and served.settings.upgrade_url in answer
+
+
+async def test_delete_erases_the_kept_conversation_and_the_web_files(served: app_module.App) -> None:
+    base = _base(served)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.post(base + "/webchat/photos", data=_form("photo-del-01", product_photo())) as r:
+            visitor = r.cookies["nxz_visitor"].value
+        documents = await _wait_for_results(http, base)
+        async with http.post(base + "/webchat/messages", json={"text": "/delete", "id": "delete-0001"}) as r:
+            buttons = [b["payload"] for b in (await r.json())["replies"][0]["buttons"]]
+        async with http.post(base + "/webchat/messages", json={"payload": buttons[0], "id": "delete-0002"}) as r:
+            assert r.status == 200 and "erased" in json.dumps(await r.json())
+        async with http.get(base + documents[0]["url"]) as r:
+            assert r.status == 404
+    async with served.db.transaction() as session:
+        assert await users.find(session, Identity("web", visitor)) is None
+        assert await session.scalar(select(func.count()).select_from(StoredFile)) == 0
+        assert await session.scalar(select(func.count()).select_from(WebChatEntry)) == 0
+    assert not list((served.settings.data_dir / "files").rglob("*.bin"))
+
+
+async def test_retention_purges_old_turns_with_the_files(served: app_module.App) -> None:
+    from datetime import timedelta
+
+    from storage import retention
+    from storage.types import utcnow
+
+    base = _base(served)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.post(base + "/webchat/messages", json={"text": "help", "id": "help-00001"}) as r:
+            assert r.status == 200
+        blobs = served.services.blobs
+        assert blobs is not None
+        settings = served.settings
+        later = utcnow() + timedelta(days=settings.retention_days_outputs + 1)
+        await retention.purge(
+            served.db,
+            blobs,
+            uploads_days=settings.retention_days_uploads,
+            outputs_days=settings.retention_days_outputs,
+            now=later,
+        )
+        async with http.get(base + "/webchat/history") as r:
+            assert (await r.json())["entries"] == []
