@@ -137,3 +137,17 @@ async def test_the_page_is_small_and_has_a_favicon(server: Server) -> None:
         async with http.get(server.base + "/favicon.ico") as response:
             assert response.status == 200 and response.content_type == "image/png"
     assert sum(sizes) < 100 * 1024, sizes  # HTML + CSS + JS before images: the budget of issue 15
+
+
+async def test_an_english_visitor_is_offered_bengali_in_one_tap(server: Server, browser: Any) -> None:
+    context = await browser.new_context(viewport={"width": 360, "height": 640}, **ENGLISH)
+    page = await context.new_page()
+    await page.goto(server.base + "/")
+    await page.wait_for_selector(".msg.bot >> text=Welcome to Nexoraz")
+    assert await page.inner_text("#other-lang") == "বাংলা"
+    await page.click("#other-lang")
+    await page.wait_for_function("() => document.documentElement.lang === 'bn'")
+    await page.wait_for_selector("#other-lang >> text=English")
+    assert await page.get_attribute("#text", "placeholder") == "মেসেজ লিখুন, অথবা পণ্যের ছবি পাঠান"
+    assert "Welcome to Nexoraz" in await page.inner_text("#log")  # the conversation is still there
+    await context.close()

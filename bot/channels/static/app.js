@@ -56,8 +56,8 @@ function picture(parent, item) {
     img.src = item.preview;
     img.alt = item.name;
     img.loading = "lazy";
-    img.addEventListener("load", () => { if (img.dataset.follow) toBottom(); });
-    img.dataset.follow = "1";
+    img.addEventListener("load", () => { if (nearBottom()) toBottom(); });
+    img.addEventListener("error", () => a.remove());  // purged after its retention window: the link stays
   }
 }
 
