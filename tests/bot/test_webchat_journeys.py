@@ -148,6 +148,11 @@ async def test_gallery_zip_history_thumbnails_and_a_queue_of_photos(
     assert await page.locator(".msg.bot img[alt='white-original.jpg']").count() == 2
     assert await server.balance(visitor) == 1
     assert await page.locator(".msg.bot.progress").count() == 0
+    # The results are in view: the chat followed them down (pictures included, once they loaded).
+    await page.wait_for_function(
+        "() => [...document.querySelectorAll('#log img')].every(i => i.complete)"
+        " && log.scrollHeight - log.scrollTop - log.clientHeight < 60"
+    )
 
     await page.click("#open-gallery")
     await page.wait_for_selector("#grid figure img")

@@ -9,6 +9,8 @@ const progress = new Map(), seen = new Set();
 let lastEntry = 0;
 const outbox = [];
 let sending = false;
+let stick = true;  // follow new messages while the seller is at the bottom; not after they scroll up
+log.addEventListener("scroll", () => { stick = nearBottom(); });
 
 function newId() {
   const bytes = new Uint8Array(12);
@@ -56,7 +58,7 @@ function picture(parent, item) {
     img.src = item.preview;
     img.alt = item.name;
     img.loading = "lazy";
-    img.addEventListener("load", () => { if (nearBottom()) toBottom(); });
+    img.addEventListener("load", () => { if (stick) toBottom(); });
     img.addEventListener("error", () => a.remove());  // purged after its retention window: the link stays
   }
 }
@@ -97,7 +99,10 @@ function render(reply, live) {
 function drawMine(mine, node) {
   const div = node || bubble("me");
   if (mine.type === "text") { div.textContent = mine.text; }
-  if (mine.type === "photos") { div.textContent = ""; (mine.files || []).forEach((f) => picture(div, f)); }
+  if (mine.type === "photos") {
+    div.textContent = "";
+    for (const f of mine.files || []) { if (f.preview) picture(div, f); else div.append("📷 "); }
+  }
   return div;
 }
 
