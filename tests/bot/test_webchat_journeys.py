@@ -128,6 +128,28 @@ async def test_results_survive_reload_closed_tab_and_restart_with_light_previews
     await context.close()
 
 
+async def test_an_open_tab_lives_through_a_server_restart(server: Server, browser: Any, tmp_path: Path) -> None:
+    """The server restarts while a photo waits: the tab reconnects, catches up, and its links keep working."""
+    context, page, visitor = await _phone(browser, server)
+    assert server.app is not None
+    port = server.app.port
+    await page.set_input_files("#file", await _photo_file(tmp_path, "a.jpg", product_photo()))
+    await page.wait_for_selector(".msg.me .state >> text=✓")
+    await server.stop()  # the job is accepted (or handed back mid-render): the next start renders it
+    await page.wait_for_selector("#status >> text=Connection lost")
+    await page.fill("#text", "credits")  # sent while the server is down: queued and retried, not lost
+    await page.press("#text", "Enter")
+    await server.start(port)
+    await page.wait_for_selector(".msg.bot img[alt='white-original.jpg']", timeout=90_000)  # no reload
+    await page.wait_for_selector(".msg.bot >> text=/You have \\d credits?/")
+    assert await page.locator(".msg.me.failed").count() == 0
+    assert await page.inner_text("#status") == ""
+    url = await page.get_attribute(".msg.bot a.pic", "href")
+    assert await page.evaluate("src => fetch(src).then(r => r.status)", url) == 200
+    assert await server.balance(visitor) == 2
+    await context.close()
+
+
 async def test_gallery_zip_history_thumbnails_and_a_queue_of_photos(
     server: Server, browser: Any, tmp_path: Path
 ) -> None:

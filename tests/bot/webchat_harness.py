@@ -41,8 +41,9 @@ class Server:
         self.data_dir = data_dir
         self.app: app_module.App | None = None
 
-    async def start(self) -> str:
-        settings = Settings(data_dir=self.data_dir, http_port=0, segmenter="classical", _env_file=None)  # type: ignore[call-arg]
+    async def start(self, port: int = 0) -> str:
+        """`port`: 0 for any free one, or the previous run's port (an open tab reconnects to it)."""
+        settings = Settings(data_dir=self.data_dir, http_port=port, segmenter="classical", _env_file=None)  # type: ignore[call-arg]
         self.app = app_module.create_app(settings)
         await app_module.start(self.app)
         return self.base

@@ -217,9 +217,8 @@ function post(job) {
   });
 }
 
-window.addEventListener("online", () => {
-  for (const div of log.querySelectorAll(".me.failed")) div.click();
-});
+function retryFailed() { for (const div of log.querySelectorAll(".me.failed")) div.click(); }
+window.addEventListener("online", retryFailed);  // the phone is back on the network
 
 // Composer, header, gallery ----------------------------------------------------------------------------
 
@@ -291,7 +290,7 @@ async function catchUp() {
 
 function listen() {
   const source = new EventSource("/webchat/events");
-  source.onopen = () => { status.textContent = ""; catchUp(); };
+  source.onopen = () => { status.textContent = ""; catchUp(); retryFailed(); };  // the server is back
   source.onmessage = (e) => {
     const item = JSON.parse(e.data);
     const follow = nearBottom();
