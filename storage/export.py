@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage import ledger, privacy
+from storage import ledger, privacy, webchat
 from storage.models import CreditAccount, LedgerEntry, RenderJob, StoredFile, User
 
 
@@ -56,6 +56,8 @@ async def user_record(session: AsyncSession, user: User) -> dict[str, Any]:
         },
         "renders": [_render(job) for job in await _jobs(session, user.id)],
         "files": [_file(f) for f in await files(session, user.id)],
+        # The web chat's kept conversation (what the page shows again on reload), when there is one.
+        "web_chat": await webchat.recent(session, user.id, limit=webchat.KEEP_ENTRIES),
     }
 
 

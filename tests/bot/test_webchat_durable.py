@@ -21,7 +21,7 @@ from bot.channels.base import Refused
 from bot.channels.webchat import WebChat
 from bot.settings import Settings
 from handlers.model import Text
-from storage import jobs, ledger, users
+from storage import export, jobs, ledger, users
 from storage.models import RenderJob, StoredFile, WebChatEntry
 from storage.users import Identity
 from tests.bot.webchat_harness import camera_photo
@@ -192,6 +192,12 @@ async def test_delete_erases_the_kept_conversation_and_the_web_files(served: app
         async with http.post(base + "/webchat/photos", data=_form("photo-del-01", product_photo())) as r:
             visitor = r.cookies["nxz_visitor"].value
         documents = await _wait_for_results(http, base)
+        async with served.db.transaction() as session:  # what `user show` and /mydata list
+            user = await users.find(session, Identity("web", visitor))
+            assert user is not None
+            record = await export.user_record(session, user)
+        assert record["web_chat"][0]["me"]["type"] == "photos"
+        assert {f["kind"] for f in record["files"]} >= {"web-upload", "output"}
         async with http.post(base + "/webchat/messages", json={"text": "/delete", "id": "delete-0001"}) as r:
             buttons = [b["payload"] for b in (await r.json())["replies"][0]["buttons"]]
         async with http.post(base + "/webchat/messages", json={"payload": buttons[0], "id": "delete-0002"}) as r:
