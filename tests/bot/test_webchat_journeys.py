@@ -125,6 +125,9 @@ async def test_results_survive_reload_closed_tab_and_restart_with_light_previews
     loaded = await page.eval_on_selector_all(".msg img", "els => els.map(e => e.complete && e.naturalWidth > 0)")
     assert loaded and all(loaded)
     assert await page.evaluate("src => fetch(src).then(r => r.status)", full) == 200
+    await page.set_viewport_size({"width": 1366, "height": 850})  # the same conversation on a desktop
+    await page.evaluate("() => log.scrollTop = log.scrollHeight")
+    await page.screenshot(path=screenshot_path(tmp_path, "result-bn-desktop"))
     await context.close()
 
 
