@@ -134,6 +134,7 @@ class WebChat:
         reader = await request.multipart()
         refs: list[MediaRef] = []
         client_id: str | None = None
+        left_out = 0
         while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader):
                 continue
@@ -141,6 +142,7 @@ class WebChat:
                 client_id = _client_id((await part.text())[:64])
                 continue
             if part.name != "photo" or len(refs) >= MAX_UPLOADS_PER_MESSAGE:
+                left_out += part.name == "photo"  # answered below, never dropped silently
                 await part.release()
                 continue
             data = await _read_capped(part, MAX_UPLOAD_BYTES)
@@ -164,7 +166,8 @@ class WebChat:
             kind = Kind.ALBUM_ITEM if album else (Kind.PHOTO if ref.mime in IMAGE_MIMES else Kind.DOCUMENT)
             event_id = f"{client_id}-{index}" if client_id else None
             events.append(self._event(request, visitor, kind, event_id, media=(ref,), album_key=album))
-        return await self._answer(request, visitor, fresh, client_id, {"type": "photos", "files": []}, events)
+        mine = {"type": "photos", "files": [], "left_out": left_out}
+        return await self._answer(request, visitor, fresh, client_id, mine, events)
 
     async def _answer(
         self,
@@ -204,6 +207,9 @@ class WebChat:
             return self._json({"replies": plain}, visitor, fresh)
         if mine is not None and mine["type"] == "photos":
             mine["files"] = await self.store.record_uploads(user_id, uploads)
+            if left_out := mine.pop("left_out", 0):
+                t = catalog(await self.locale_of(visitor) or "en")
+                replies.append(Text(text=t("photo-too-many", limit=MAX_UPLOADS_PER_MESSAGE, left=left_out)))
         drawn = await self.store.serialize(user_id, replies)
         turn = {"me": mine, "replies": drawn}
         entry = await self.store.add_entry(user_id, turn, client_id)

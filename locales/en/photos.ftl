@@ -59,3 +59,5 @@ photo-album-short =
     Get free codes on our Facebook page: { $page }
     Or buy a pack: { $upgrade }
     Then send the other photos again.
+
+photo-too-many = I can take { $limit } photos in one message: I took the first { $limit }. Please send the other { $left } in another message.

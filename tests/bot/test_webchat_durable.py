@@ -234,3 +234,16 @@ async def test_retention_purges_old_turns_with_the_files(served: app_module.App)
         )
         async with http.get(base + "/webchat/history") as r:
             assert (await r.json())["entries"] == []
+
+
+async def test_photos_past_the_per_message_limit_are_answered_not_dropped(served: app_module.App) -> None:
+    from bot.channels.webchat import MAX_UPLOADS_PER_MESSAGE
+
+    assert served.workers is not None
+    await served.workers.stop()  # only the answer matters here
+    tiny = product_photo(64, 48)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        form = _form("photo-many-1", *[tiny] * (MAX_UPLOADS_PER_MESSAGE + 3))
+        async with http.post(_base(served) + "/webchat/photos", data=form) as r:
+            body = json.dumps(await r.json())
+    assert "Please send the other 3 in another message" in body

@@ -236,7 +236,8 @@ $("photo-label").addEventListener("keydown", (e) => {
 
 file.addEventListener("change", () => {
   if (!file.files.length) return;
-  send({}, Array.from(file.files));
+  const picked = Array.from(file.files);
+  for (let i = 0; i < picked.length; i += 10) send({}, picked.slice(i, i + 10));  // albums of 10, as on phones
   file.value = "";
 });
 
