@@ -39,18 +39,22 @@ class Metrics:
             "nexoraz_rate_limited", "Inbound events refused by the per-user rate limit", ["channel"], registry=r
         )
         self.render_jobs = Counter(
-            "nexoraz_render_jobs", "Render jobs by the state they reached (delivered, undelivered, failed, "
-            "handed_back)", ["state"], registry=r
+            "nexoraz_render_jobs",
+            "Render jobs by the state they reached (delivered, undelivered, failed, handed_back)",
+            ["state"],
+            registry=r,
         )
         self.render_seconds = Histogram(
             "nexoraz_render_seconds", "Time to render and store one job's outputs", buckets=RENDER_BUCKETS, registry=r
         )
         self.delivery_failures = Counter(
-            "nexoraz_delivery_failures", "Result deliveries the platform kept refusing (results wait in /history)",
+            "nexoraz_delivery_failures",
+            "Result deliveries the platform kept refusing (results wait in /history)",
             registry=r,
         )
         self.credits_debited = Counter(
-            "nexoraz_credits_debited", "Credits charged for render jobs (counted when a job is first taken)",
+            "nexoraz_credits_debited",
+            "Credits charged for render jobs (counted when a job is first taken)",
             registry=r,
         )
         self.credits_refunded = Counter(
