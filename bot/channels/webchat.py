@@ -191,7 +191,9 @@ class WebChat:
             for path, _, _ in uploads:
                 await self.store.drop_upload(path)
             return self._json(
-                {"replies": kept.get("replies", []), "me": kept.get("me"), "repeat": True}, visitor, fresh
+                {"replies": kept.get("replies", []), "me": kept.get("me"), "entry": kept["entry"], "repeat": True},
+                visitor,
+                fresh,
             )
         replies: list[Reply] = []
         for done, event in enumerate(events):
@@ -211,8 +213,10 @@ class WebChat:
                 t = catalog(await self.locale_of(visitor) or "en")
                 replies.append(Text(text=t("photo-too-many", limit=MAX_UPLOADS_PER_MESSAGE, left=left_out)))
         drawn = await self.store.serialize(user_id, replies)
-        turn = {"me": mine, "replies": drawn}
+        turn: dict[str, Any] = {"me": mine, "replies": drawn}
         entry = await self.store.add_entry(user_id, turn, client_id)
+        if client_id and entry:  # the same id sent twice at once: both answer with the turn that was kept
+            turn = await self.store.answered(user_id, client_id) or turn
         return self._json({**turn, "entry": entry}, visitor, fresh)
 
     def _json(self, body: dict[str, Any], visitor: str, fresh: bool) -> web.Response:

@@ -79,7 +79,7 @@ class WebChatStore:
     async def answered(self, user_id: int, client_id: str) -> dict[str, Any] | None:
         async with self.db.transaction() as session:
             found = await entries.entry_for_client(session, user_id, client_id)
-        return found[1] if found else None
+        return {**found[1], "entry": found[0]} if found else None
 
     async def add_entry(self, user_id: int, body: dict[str, Any], client_id: str | None = None) -> int:
         async with self.db.transaction() as session:

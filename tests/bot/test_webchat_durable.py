@@ -247,3 +247,21 @@ async def test_photos_past_the_per_message_limit_are_answered_not_dropped(served
         async with http.post(_base(served) + "/webchat/photos", data=form) as r:
             body = json.dumps(await r.json())
     assert "Please send the other 3 in another message" in body
+
+
+async def test_the_same_id_sent_twice_at_once_gets_one_answer_twice(served: app_module.App) -> None:
+    """A retry that overtakes its original (a slow network): both answers carry the one kept turn."""
+    base = _base(served)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.post(base + "/webchat/messages", json={"text": "hi", "id": "hello-00001"}) as r:
+            assert r.status == 200
+
+        async def ask() -> dict[str, Any]:
+            async with http.post(base + "/webchat/messages", json={"text": "credits", "id": "twice-0001"}) as r:
+                return dict(await r.json())
+
+        first, second = await asyncio.gather(ask(), ask())
+        assert first["replies"] and first["replies"] == second["replies"] and first["entry"] == second["entry"]
+        async with http.get(base + "/webchat/history") as r:
+            turns = [e for e in (await r.json())["entries"] if (e.get("me") or {}).get("text") == "credits"]
+        assert len(turns) == 1

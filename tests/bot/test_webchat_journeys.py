@@ -52,7 +52,9 @@ async def test_offline_sends_show_failed_and_go_out_when_the_network_returns(
     await page.screenshot(path=screenshot_path(tmp_path, "offline-failed-360"))
     await context.set_offline(False)  # the "online" event sends both again, in order, with the same ids
     await page.wait_for_selector(".msg.bot >> text=You have 3 credits")
-    await page.wait_for_selector(".msg.bot >> text=/in line/")
+    await page.wait_for_function(
+        "() => [...document.querySelectorAll('.msg.me .state')].filter(s => s.textContent == '✓').length == 2"
+    )
     assert await page.locator(".msg.me.failed").count() == 0
     await page.wait_for_selector(".msg.bot img[alt='white-original.jpg']", timeout=90_000)
     assert await server.balance(visitor) == 2

@@ -63,7 +63,7 @@ function picture(parent, item) {
   }
 }
 
-function render(reply, live) {
+function render(reply) {
   if (reply.type === "action") return;
   if (reply.type === "progress") {
     let div = progress.get(reply.key);
@@ -72,7 +72,7 @@ function render(reply, live) {
     appendText(div, reply.text);
     return;
   }
-  if (reply.type === "album") { reply.items.forEach((r) => render(r, live)); return; }
+  if (reply.type === "album") { reply.items.forEach(render); return; }
   const div = bubble("bot");
   if (reply.type === "text" || reply.type === "choice") appendText(div, reply.text);
   if (reply.type === "choice") {
@@ -106,7 +106,7 @@ function drawMine(mine, node) {
   return div;
 }
 
-function drawEntry(entry, live) {
+function drawEntry(entry) {
   if (entry.entry) {
     if (seen.has(entry.entry)) return;
     seen.add(entry.entry);
@@ -114,12 +114,12 @@ function drawEntry(entry, live) {
   }
   if (entry.me) drawMine(entry.me);
   const replies = entry.replies || [];
-  if (live && replies.some((r) => r.type === "document" || r.type === "image")) {
+  if (replies.some((r) => r.type === "document" || r.type === "image")) {
     // The results are here: the "you are #1 in line" / "working on it" bubbles are done.
     for (const div of progress.values()) div.remove();
     progress.clear();
   }
-  replies.forEach((r) => render(r, live));
+  replies.forEach(render);
 }
 
 // Outbox ---------------------------------------------------------------------------------------------
@@ -174,7 +174,7 @@ async function pump() {
         drawMine(data.me, job.div);
         job.div.append(state);
       }
-      drawEntry({ entry: data.entry, replies: data.replies }, true);
+      drawEntry({ entry: data.entry, replies: data.replies });
       if (job.body.payload && job.body.payload.startsWith("lang:")) location.reload();
       toBottom();
     } catch (error) {
@@ -283,8 +283,7 @@ async function catchUp() {
   try {
     const response = await fetch("/webchat/history?after=" + lastEntry);
     const data = await response.json();
-    const live = lastEntry > 0;
-    data.entries.forEach((entry) => drawEntry(entry, live));
+    data.entries.forEach(drawEntry);
     toBottom();
   } catch (error) { /* the next reconnect tries again */ }
 }
@@ -295,7 +294,7 @@ function listen() {
   source.onmessage = (e) => {
     const item = JSON.parse(e.data);
     const follow = nearBottom();
-    drawEntry(item, true);
+    drawEntry(item);
     if (follow || (item.replies || []).some((r) => r.type === "document")) toBottom();
   };
   source.onerror = () => { status.textContent = S.offline; };
