@@ -179,7 +179,7 @@ class WebChat:
         events: list[Inbound],
     ) -> web.Response:
         """Dispatch the message's events once, keep the turn, answer; a repeated client id gets the first answer."""
-        uploads = [(m.file_id, m.mime or "", m.size or 0) for e in events for m in e.media if m.file_id]
+        uploads = _uploads(events)
         try:
             user_id = None if fresh else await self.store.user_id(visitor)
             kept = await self.store.answered(user_id, client_id) if user_id and client_id else None
@@ -200,7 +200,7 @@ class WebChat:
             try:
                 replies.extend(await self._dispatch(event))
             except ServiceUnavailable:  # the rest was not recorded: its uploads go, the page sends again
-                return self._unavailable(request, visitor, fresh, uploads[done:])
+                return self._unavailable(request, visitor, fresh, _uploads(events[done:]))
         user_id = await self.store.user_id(visitor)
         if user_id is None:  # erased by this very message (/delete), or rate limited before it existed
             for path, _, _ in uploads:
@@ -299,6 +299,11 @@ class WebChat:
             album_key=album_key,
             locale_hint=accept_language(request),
         )
+
+
+def _uploads(events: Sequence[Inbound]) -> list[tuple[str, str, int]]:
+    """(blob path, mime, bytes) of the photos these events carry (an oversized one was never stored)."""
+    return [(m.file_id, m.mime or "", m.size or 0) for e in events for m in e.media if m.file_id]
 
 
 def _string(value: object) -> str:
