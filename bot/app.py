@@ -19,9 +19,10 @@ from bot.channels.webchat_relay import LocalPush
 from bot.channels.webchat_store import WebChatStore
 from bot.http import Check, add_ops_routes, create_http_app
 from bot.metrics import Metrics
+from bot.segmenter_policy import choose_segmenter
 from bot.settings import Settings
 from bot.workers import JobRunner, MemoryJobQueue
-from handlers import basics, credits, mydata, photos, privacy, results, styles
+from handlers import basics, buy, credits, mydata, photos, privacy, results, styles
 from handlers.config import Config
 from handlers.context import Services
 from handlers.dispatcher import Dispatcher
@@ -58,12 +59,24 @@ def handler_config(settings: Settings) -> Config:
         telegram_bot_username=settings.telegram_bot_username,
         whatsapp_display_number=settings.whatsapp_display_number,
         facebook_page_id=settings.facebook_page_id,
+        packs=settings.packs,
+        public_base_url=settings.public_base_url,
+        bkash_enabled=settings.bkash_enabled,
     )
 
 
 def build_router() -> Router:
     return Router().include(
-        [basics.router, credits.router, photos.router, results.router, styles.router, privacy.router, mydata.router]
+        [
+            basics.router,
+            credits.router,
+            photos.router,
+            results.router,
+            styles.router,
+            privacy.router,
+            mydata.router,
+            buy.router,
+        ]
     )
 
 
@@ -80,6 +93,8 @@ class App:
     workers: JobRunner | None = None
     purge_task: asyncio.Task[None] | None = None
     metrics: Metrics | None = None
+    bkash: Any = None  # bot.payments.bkash_checkout.BkashCheckout when BKASH_* are set
+    bkash_task: asyncio.Task[None] | None = None
 
     @property
     def port(self) -> int:
@@ -163,12 +178,34 @@ def create_app(settings: Settings) -> App:
     for channel in app.channels:
         channel.add_routes(http)
     privacy_http.add_routes(http, settings, services)
+    if settings.bkash_enabled:
+        from bot.payments import bkash_http
+
+        app.bkash = bkash_http.build(settings, services, notifier(app))
+        bkash_http.add_routes(http, app.bkash)
     if isinstance(queue, MemoryJobQueue):
         app.workers = JobRunner(
             settings, db, blobs, {c.name: c for c in app.channels}, queue.take, queue.enqueue, metrics=metrics
         )
-    add_ops_routes(http, readiness_checks(app), metrics)
+    segmenter = choose_segmenter(settings, strict=False).describe()
+    add_ops_routes(http, readiness_checks(app), metrics, info={"segmenter": segmenter})
     return app
+
+
+def notifier(app: App) -> Any:
+    """Messages that do not answer an inbound event (a payment confirmed on bKash's redirect)."""
+
+    async def notify(channel_name: str, chat_id: str, replies: Sequence[Any]) -> None:
+        channel = next((c for c in app.channels if c.name == channel_name), None)
+        if channel is None:
+            log.warning("no %s channel running: a payment message was not sent", channel_name)
+            return
+        try:
+            await channel.send(chat_id, replies)
+        except Exception as error:  # the payment is recorded; the chat shows it in /credits
+            log.warning("payment message to a %s chat not sent: %s", channel_name, error)
+
+    return notify
 
 
 def readiness_checks(app: App) -> dict[str, Check]:
@@ -209,6 +246,10 @@ async def start(app: App) -> None:
     if app.workers is not None:
         await app.workers.start()
     app.purge_task = privacy_http.start_purge(app.settings, app.services)
+    if app.bkash is not None:
+        from bot.payments import bkash_http
+
+        app.bkash_task = bkash_http.start_reconciler(app.bkash)
     names = ", ".join(c.name for c in app.channels)
     log.info("serving on http://%s:%s/ ; channels active: %s", app.settings.http_host, app.port, names)
     if [c.name for c in app.channels] == ["web"]:
@@ -230,6 +271,10 @@ async def stop(app: App, grace_s: float = 0.0) -> None:
         if stop_receiving is not None:
             await stop_receiving()
     await privacy_http.stop_purge(app.purge_task)
+    if app.bkash is not None:
+        from bot.payments import bkash_http
+
+        await bkash_http.stop(app.bkash, app.bkash_task)
     if app.workers is not None:
         await _drain(app, app.workers, grace_s)
         await app.workers.stop()  # jobs still in flight are handed back and picked up on the next start

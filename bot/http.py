@@ -60,15 +60,18 @@ async def _run_check(check: Check) -> str:
     return "ok"
 
 
-def add_ops_routes(app: web.Application, checks: Mapping[str, Check], metrics: Metrics | None) -> None:
-    """Mount /readyz (each named check must pass) and /metrics (when `metrics` is given)."""
+def add_ops_routes(
+    app: web.Application, checks: Mapping[str, Check], metrics: Metrics | None, info: Mapping[str, str] | None = None
+) -> None:
+    """Mount /readyz (each named check must pass; `info` is reported beside, e.g. the segmenter in use) and
+    /metrics (when `metrics` is given)."""
 
     async def readyz(_request: web.Request) -> web.Response:
         names = list(checks)
         results = await asyncio.gather(*(_run_check(checks[name]) for name in names))
         report = dict(zip(names, results, strict=True))
         failed = sorted(name for name, result in report.items() if result != "ok")
-        body = {"status": "ok" if not failed else "unavailable", "failed": failed, "checks": report}
+        body = {"status": "ok" if not failed else "unavailable", "failed": failed, "checks": report, **(info or {})}
         return web.json_response(body, status=200 if not failed else 503)
 
     app.router.add_get("/readyz", readyz)

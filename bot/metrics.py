@@ -60,6 +60,15 @@ class Metrics:
         self.credits_refunded = Counter(
             "nexoraz_credits_refunded", "Credits given back for failed render jobs", registry=r
         )
+        self.payments = Counter(
+            "nexoraz_payments",
+            "Payments that ended in this process, by provider and state (paid, mismatch, failed, cancelled...)",
+            ["provider", "state"],
+            registry=r,
+        )
+        self.credits_purchased = Counter(
+            "nexoraz_credits_purchased", "Credits granted for paid packs", ["provider"], registry=r
+        )
         self.queue_depth = Gauge("nexoraz_queue_depth", "Render jobs waiting in the queue", registry=r)
         if queue_depth is not None:
             self.queue_depth.set_function(lambda: float(queue_depth()))
@@ -72,6 +81,11 @@ class Metrics:
 
     def rate_limited(self, channel: str) -> None:
         self.rate_limited_total.labels(channel=channel).inc()
+
+    def payment(self, provider: str, state: str, credits: int) -> None:
+        self.payments.labels(provider=provider, state=state).inc()
+        if state == "paid" and credits > 0:
+            self.credits_purchased.labels(provider=provider).inc(credits)
 
     # The job runner ------------------------------------------------------------------------------
 

@@ -3,7 +3,12 @@ retention purge that `run` keeps going.
 
 Meta posts `signed_request` = base64url(signature) "." base64url(JSON payload), the signature being
 HMAC-SHA256 of the payload part with the app secret. Anything that does not verify erases nothing:
-400 for a malformed request, 403 for a signature that does not match.
+400 for a malformed or stale request, 403 for a signature that does not match.
+
+A signed request is a bearer proof that outlives its moment: replayed later it would erase a seller who came
+back since. So it is refused unless `issued_at` is recent, and even then it erases only an account that
+already existed when it was issued. The id Meta sends is app-scoped; it matches our Messenger/WhatsApp
+identity only where Meta uses the same id, and the status page says plainly when nothing could be matched.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ import html
 import json
 import logging
 import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -35,6 +43,8 @@ log = logging.getLogger(__name__)
 CALLBACK_PATH = "/meta/data-deletion"
 STATUS_PATH = "/meta/data-deletion/status"
 PURGE_INTERVAL_S = 3600.0
+MAX_AGE_S = 24 * 3600  # Meta calls at once; a day covers its retries, not a replay weeks later
+MAX_CLOCK_SKEW_S = 300
 _B64URL = re.compile(r"^[A-Za-z0-9_-]+={0,2}$")
 _USER_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
@@ -54,8 +64,15 @@ def _b64url(part: str) -> bytes:
         raise SignedRequestError(400, "not base64url") from None
 
 
-def verify_signed_request(signed: str, secrets: dict[str, str]) -> tuple[list[str], str]:
-    """The channels whose app secret signed it, and the payload's user id; SignedRequestError otherwise."""
+@dataclass(frozen=True, slots=True)
+class SignedRequest:
+    channels: list[str]  # whose app secret signed it
+    user_id: str
+    issued_at: datetime
+
+
+def verify_signed_request(signed: str, secrets: dict[str, str], *, now: float | None = None) -> SignedRequest:
+    """The verified request; SignedRequestError when forged, malformed or not recent."""
     signature_part, dot, payload_part = signed.strip().partition(".")
     if not dot or not signature_part or not payload_part or len(signed) > 8192:
         raise SignedRequestError(400, "malformed signed_request")
@@ -80,7 +97,13 @@ def verify_signed_request(signed: str, secrets: dict[str, str]) -> tuple[list[st
         user_id = str(user_id)
     if not isinstance(user_id, str) or not _USER_ID.match(user_id):
         raise SignedRequestError(400, "payload has no usable user_id")
-    return channels, user_id
+    issued_at = payload.get("issued_at")
+    if not isinstance(issued_at, int) or isinstance(issued_at, bool):
+        raise SignedRequestError(400, "payload has no issued_at")
+    age = (time.time() if now is None else now) - issued_at
+    if age > MAX_AGE_S or age < -MAX_CLOCK_SKEW_S:
+        raise SignedRequestError(400, "stale signed_request")
+    return SignedRequest(channels, user_id, datetime.fromtimestamp(issued_at, UTC))
 
 
 def add_routes(http: web.Application, settings: Settings, services: Services) -> None:
@@ -94,13 +117,16 @@ def add_routes(http: web.Application, settings: Settings, services: Services) ->
         if not isinstance(signed, str):
             raise web.HTTPBadRequest(text="signed_request missing")
         try:
-            channels, user_id = verify_signed_request(signed, secrets)
+            verified = verify_signed_request(signed, secrets)
         except SignedRequestError as error:
             log.warning("data-deletion callback refused: %s", error)
             return web.Response(status=error.status, text=str(error))
         erased = False
-        for channel in channels:
-            erased = await privacy_handlers.erase_identity(services, Identity(channel, user_id)) or erased
+        for channel in verified.channels:
+            identity = Identity(channel, verified.user_id)
+            erased = (
+                await privacy_handlers.erase_identity(services, identity, created_before=verified.issued_at) or erased
+            )
         async with services.db.transaction() as session:
             code = await privacy.add_receipt(session, erased=erased)
         log.info("data-deletion callback: %s", "erased" if erased else "no such user")

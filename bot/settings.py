@@ -12,6 +12,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import OperatorError
+from storage.payments import Pack, parse_packs
 
 _TELEGRAM_TOKEN = re.compile(r"^\d{5,16}:[A-Za-z0-9_-]{30,64}$")
 _TELEGRAM_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
@@ -52,11 +53,12 @@ class Settings(BaseSettings):
     render_cost: int = Field(default=1, ge=0, le=1000)
 
     support_email: str = "support@nexoraz.pro"
-    support_whatsapp: str = "+8801700000000"
-    facebook_page_url: str = "https://facebook.com/nexoraz"
-    upgrade_url: str = "https://nexoraz.pro/pricing"
-    tutorial_video_url: str = "https://nexoraz.pro/how-to"
-    privacy_url: str = "https://nexoraz.pro/privacy"
+    # Empty = the sentence that would show it is left out (never an invented number or page).
+    support_whatsapp: str = ""
+    facebook_page_url: str = ""
+    upgrade_url: str = ""
+    tutorial_video_url: str = ""
+    privacy_url: str = ""
 
     policy_version: date = date(2025, 10, 15)
     retention_days_uploads: int = Field(default=30, ge=1)
@@ -74,6 +76,16 @@ class Settings(BaseSettings):
     # bots, or tests, can share one Redis); a queue message whose worker died is delivered again after this long.
     redis_prefix: str = Field(default="nexoraz", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     queue_redeliver_seconds: float = Field(default=60.0, gt=0, le=24 * 3600)
+
+    # Selling credits (README "Selling credits"): packs as id:credits:taka:stars, comma-separated; bKash
+    # Tokenized Checkout for WhatsApp, Messenger and the web chat (Telegram sells with Stars).
+    credit_packs: str = "starter:10:120:70,shop:30:330:190,pro:100:990:560"
+    bkash_base_url: str = "https://tokenized.sandbox.bka.sh/v1.2.0-beta"
+    bkash_app_key: str = ""
+    bkash_app_secret: str = ""
+    bkash_username: str = ""
+    bkash_password: str = ""
+    bkash_timeout_seconds: float = Field(default=30.0, gt=0, le=120)
 
     log_level: str = "INFO"
 
@@ -117,7 +129,13 @@ class Settings(BaseSettings):
             raise ValueError("may hold only A-Z, a-z, 0-9, _ and - (1 to 256 characters), as Telegram requires")
         return value
 
-    @field_validator("public_base_url", "telegram_api_base", "graph_api_base")
+    @field_validator("credit_packs")
+    @classmethod
+    def _credit_packs(cls, value: str) -> str:
+        parse_packs(value)
+        return value
+
+    @field_validator("public_base_url", "telegram_api_base", "graph_api_base", "bkash_base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         value = value.strip().rstrip("/")
@@ -133,6 +151,13 @@ class Settings(BaseSettings):
             raise ValueError("WHATSAPP_ACCESS_TOKEN needs WHATSAPP_PHONE_NUMBER_ID and WHATSAPP_APP_SECRET too")
         if self.messenger_page_access_token and not self.messenger_app_secret:
             raise ValueError("MESSENGER_PAGE_ACCESS_TOKEN needs MESSENGER_APP_SECRET too")
+        bkash = (self.bkash_app_key, self.bkash_app_secret, self.bkash_username, self.bkash_password)
+        if any(bkash) and not all(bkash):
+            raise ValueError("BKASH_APP_KEY needs BKASH_APP_SECRET, BKASH_USERNAME and BKASH_PASSWORD too")
+        if self.bkash_app_key and not self.public_base_url:
+            raise ValueError("bKash needs PUBLIC_BASE_URL (where bKash sends the seller back after paying)")
+        if not self.support_email.strip():
+            raise ValueError("SUPPORT_EMAIL may not be empty: the privacy policy and /support name this address")
         if self.segmenter == "custom" and self.segmenter_weights is None:
             raise ValueError("SEGMENTER=custom needs SEGMENTER_WEIGHTS (a path to a .pth state dict)")
         return self
@@ -158,6 +183,14 @@ class Settings(BaseSettings):
     @property
     def telegram_enabled(self) -> bool:
         return bool(self.telegram_bot_token)
+
+    @property
+    def bkash_enabled(self) -> bool:
+        return bool(self.bkash_app_key)
+
+    @property
+    def packs(self) -> tuple[Pack, ...]:
+        return parse_packs(self.credit_packs)
 
     @property
     def whatsapp_enabled(self) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from handlers import commands, credits
+from handlers import commands, contacts, credits
 from handlers.context import Context
 from handlers.i18n import SUPPORTED
 from handlers.model import Button, Choice, Inbound, Reply, Text
@@ -16,7 +16,11 @@ router = Router()
 _DIRECT_LANGUAGE = {"bangla": "bn", "বাংলা": "bn", "english": "en", "ইংরেজি": "en"}
 
 
-@router.command("start")
+@router.command(
+    "start",
+    aliases=("শুরু", "shuru", "suru", "hi", "hello", "হাই", "হ্যালো", "salam", "সালাম"),
+    takes_argument=True,
+)
 async def start(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
     replies: list[Reply] = [Text(text=welcome(ctx, await ledger.balance(ctx.session, ctx.user_id)))]
     if argument:  # a deep link: t.me/<bot>?start=<code>, or a Messenger referral
@@ -26,35 +30,36 @@ async def start(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
 
 def welcome(ctx: Context, balance: int) -> str:
     """Credits are called "free" only when they are the welcome gift (a bought or granted balance is not)."""
-    return ctx.t(
-        "welcome",
-        credits=balance,
-        source="gift" if ctx.new_user and balance > 0 else "balance",
-        page=ctx.config.facebook_page_url,
-        video=ctx.config.tutorial_video_url,
-    )
+    source = "gift" if ctx.new_user and balance > 0 else "balance"
+    return ctx.t("welcome", credits=balance, source=source, more=contacts.block(ctx, "page-codes", "video"))
 
 
-@router.command("help")
+@router.command("help", aliases=("menu", "সাহায্য", "হেল্প", "মেনু", "sahajjo", "shahajjo", "sahajjo chai"))
 async def help_(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
-    return [Text(text=ctx.t("help", cost=ctx.config.render_cost))]
+    return [Text(text=help_text(ctx))]
 
 
-@router.command("support")
+def help_text(ctx: Context) -> str:
+    """Derived from the declared commands: one line per menu command, in the user's language."""
+    lines = [ctx.t("help-intro", cost=ctx.config.render_cost)]
+    table = ctx.services.commands
+    for spec in table.menu if table is not None else ():
+        usage = f"/{spec.name}"
+        if ctx.has(f"command-{spec.name}-argument"):
+            usage += " " + ctx.t(f"command-{spec.name}-argument")
+        lines.append(ctx.t("help-line", usage=usage, description=ctx.t(f"command-{spec.name}")))
+    return "\n".join([*lines, "", ctx.t("help-outro")])
+
+
+@router.command("support", aliases=("contact", "সাপোর্ট", "যোগাযোগ", "jogajog", "সহায়তা"))
 async def support(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
-    return [
-        Text(
-            text=ctx.t(
-                "support",
-                whatsapp=ctx.config.support_whatsapp,
-                page=ctx.config.facebook_page_url,
-                email=ctx.config.support_email,
-            )
-        )
-    ]
+    found = contacts.block(ctx, "whatsapp", "page", "email")
+    return [Text(text=ctx.t("support", contacts=found) if found else ctx.t("support-none"))]
 
 
-@router.command("lang")
+@router.command(
+    "lang", aliases=("language", "ভাষা", "bhasha", "vasha", "bangla", "বাংলা", "english", "ইংরেজি")
+)
 async def lang(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
     direct = _DIRECT_LANGUAGE.get(commands.normalize(event.text))
     if direct:
@@ -95,14 +100,8 @@ async def fallback(event: Inbound, ctx: Context, reason: str) -> list[Reply]:
     if ctx.new_user and reason in ("text", "empty"):
         return [Text(text=welcome(ctx, await ledger.balance(ctx.session, ctx.user_id)))]
     if reason == "text" and asks_the_price(event.text):
-        config = ctx.config
-        return [
-            Text(
-                text=ctx.t(
-                    "price-answer", cost=config.render_cost, page=config.facebook_page_url, upgrade=config.upgrade_url
-                )
-            )
-        ]
+        more = contacts.block(ctx, "page-codes", "upgrade")
+        return [Text(text=ctx.t("price-answer", cost=ctx.config.render_cost, more=more))]
     return [Text(text=ctx.t(key))]
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from storage.payments import Pack
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
@@ -23,3 +25,6 @@ class Config:
     telegram_bot_username: str = ""
     whatsapp_display_number: str = ""
     facebook_page_id: str = ""
+    packs: tuple[Pack, ...] = ()  # credit packs on sale (CREDIT_PACKS)
+    public_base_url: str = ""  # where payment links point (the bKash checkout starts on this server)
+    bkash_enabled: bool = False

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.commands import CommandTable
 from handlers.config import Config
 from handlers.i18n import catalog
 from storage.blobs import BlobStore
@@ -32,6 +33,8 @@ class Observer(Protocol):
 
     def rate_limited(self, channel: str) -> None: ...
 
+    def payment(self, provider: str, state: str, credits: int) -> None: ...
+
 
 @dataclass(slots=True, kw_only=True)
 class Services:
@@ -43,6 +46,7 @@ class Services:
     blobs: BlobStore | None = None
     jobs: JobQueue | None = None
     observer: Observer | None = None  # metrics; None in tests that do not count
+    commands: CommandTable | None = None  # the declared commands; the dispatcher fills it from its router
 
 
 @dataclass(slots=True, kw_only=True)
@@ -73,3 +77,6 @@ class Context:
 
     def t(self, key: str, **args: Any) -> str:
         return catalog(self.locale)(key, **args)
+
+    def has(self, key: str) -> bool:
+        return catalog(self.locale).has(key)

@@ -4,24 +4,28 @@ from __future__ import annotations
 
 from babel.dates import format_date
 
-from handlers import codes
+from handlers import buy, codes, contacts
 from handlers.context import Context
 from handlers.i18n import to_bengali_digits
-from handlers.model import Inbound, Reply, Text
+from handlers.model import Choice, Inbound, Reply, Text
 from handlers.router import Router
-from storage import giveaways, ledger
+from storage import giveaways, ledger, payments
 from storage.models import CreditAccount
 
 router = Router()
 
 RECENT_ENTRIES = 5
 FAILED_REDEEMS_PER_HOUR = 5
+FAILED_REDEEMS_KEY = "redeem-fail:"
 
 
-@router.command("credits")
+@router.command("credits", aliases=("credit", "balance", "ক্রেডিট", "ব্যালেন্স", "ব্যালান্স", "হিসাব"))
 async def show_credits(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
     balance = await ledger.balance(ctx.session, ctx.user_id)
     lines = [ctx.t("credits-balance", balance=balance, cost=ctx.config.render_cost)]
+    purchased = min(balance, await payments.purchased_credits(ctx.session, ctx.user_id))
+    if purchased > 0:  # spent credits count against gifts first: bought ones are what a refund could concern
+        lines.append(ctx.t("credits-purchased", purchased=purchased, gifts=balance - purchased))
     account = await ctx.session.get(CreditAccount, ctx.user_id)
     if account is not None and account.plan:
         until = account.plan_expires_at
@@ -36,11 +40,15 @@ async def show_credits(event: Inbound, ctx: Context, argument: str) -> list[Repl
             day = format_date(entry.created_at.date(), "d MMM", locale=ctx.locale)
             day = to_bengali_digits(day) if ctx.locale == "bn" else day
             lines.append(ctx.t("credits-entry", date=day, amount=abs(entry.delta), kind=entry.kind))
-    lines.append(ctx.t("credits-get-more", page=ctx.config.facebook_page_url, upgrade=ctx.config.upgrade_url))
-    return [Text(text="\n".join(lines))]
+    lines.append(ctx.t("credits-get-more", more=contacts.block(ctx, "page-codes", "upgrade")))
+    buttons = buy.pack_buttons(ctx, event.channel)
+    text = "\n".join(lines)
+    return [Choice(text=text, buttons=buttons) if buttons else Text(text=text)]
 
 
-@router.command("redeem")
+@router.command(
+    "redeem", aliases=("code", "রিডিম", "কোড"), takes_argument=True, limiter_keys=(FAILED_REDEEMS_KEY,)
+)
 async def redeem(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
     if not argument.strip():
         return [Text(text=ctx.t("redeem-how"))]
@@ -50,7 +58,7 @@ async def redeem(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
 async def redeem_code(event: Inbound, ctx: Context, typed: str) -> list[Reply]:
     """Shared by /redeem and the deep links (t.me ?start=, m.me ?ref=, wa.me prefilled text)."""
     limiter = ctx.services.limiter
-    failures_key = f"redeem-fail:{ctx.identity}"
+    failures_key = f"{FAILED_REDEEMS_KEY}{ctx.identity}"
     if await limiter.exceeded(failures_key, limit=FAILED_REDEEMS_PER_HOUR, window_s=3600):
         return [Text(text=ctx.t("redeem-too-many"))]
     code = codes.normalize(typed)

@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from handlers import commands, privacy
+from handlers import privacy
 from handlers.context import Context, Services
 from handlers.errors import AppError, ServiceUnavailable
 from handlers.i18n import catalog, locale_from_hint
-from handlers.model import Inbound, Kind, Reply, Text
+from handlers.model import Choice, Inbound, Kind, Reply, Text
 from handlers.router import Router
 from storage import events, ledger, users
 from storage.errors import is_transient
@@ -31,6 +31,8 @@ class Dispatcher:
     def __init__(self, services: Services, router: Router, fallback: Fallback) -> None:
         self.services = services
         self.router = router
+        if services.commands is None:
+            services.commands = router.table
         self.fallback = fallback
 
     async def dispatch(self, event: Inbound) -> list[Reply]:
@@ -107,7 +109,8 @@ class Dispatcher:
             async with ctx.session.begin_nested():
                 return await self._route(event, ctx)
         except AppError as error:
-            return [Text(text=ctx.t(error.key, **error.args_for_message))]
+            text = ctx.t(error.key, **error.args_for_message)
+            return [Choice(text=text, buttons=error.buttons) if error.buttons else Text(text=text)]
 
     async def _route(self, event: Inbound, ctx: Context) -> list[Reply]:
         if event.kind is Kind.BUTTON and event.payload:
@@ -122,7 +125,7 @@ class Dispatcher:
             return await self.fallback(event, ctx, "unsupported")
         if len(event.text) > MAX_TEXT_CHARS:
             return await self.fallback(event, ctx, "too-long")
-        command = commands.parse(event.text)
+        command = self.router.table.parse(event.text)
         if command is None:
             return await self.fallback(event, ctx, "empty" if not event.text.strip() else "text")
         command_handler = self.router.commands.get(command.name) if command.known else None

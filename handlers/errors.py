@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from handlers.model import Button
 
 
 class AppError(Exception):
@@ -10,11 +13,12 @@ class AppError(Exception):
 
     key = "error-internal"
 
-    def __init__(self, key: str | None = None, **args: Any) -> None:
+    def __init__(self, key: str | None = None, *, buttons: tuple[Button, ...] = (), **args: Any) -> None:
         super().__init__(key or self.key)
         if key:
             self.key = key
         self.args_for_message = args
+        self.buttons = buttons  # a way forward offered under the message (e.g. packs to buy)
 
 
 class ServiceUnavailable(Exception):

@@ -16,9 +16,10 @@ from fluent.runtime.types import FluentInt, FluentNone
 from fluent.runtime.utils import native_to_fluent
 from fluent.syntax.ast import Junk
 
+from locales import LOCALES_DIR
+
 log = logging.getLogger(__name__)
 
-LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 SUPPORTED = ("en", "bn")
 DEFAULT = "en"
 

@@ -111,4 +111,26 @@ class ChatAction:
     action: str  # "typing" or "upload_photo"
 
 
-Reply = Text | Choice | Image | Document | Album | Progress | ChatAction
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Link:
+    """Text with one button that opens a web address (a payment page); adapters without such buttons send
+    the address in the text."""
+
+    text: str
+    label: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Invoice:
+    """A Telegram Stars invoice (currency XTR, one price). Only the Telegram adapter receives these."""
+
+    title: str
+    description: str
+    payload: str  # 1-128 bytes, given back in pre_checkout_query and successful_payment
+    currency: str
+    amount: int
+    label: str
+
+
+Reply = Text | Choice | Image | Document | Album | Progress | ChatAction | Link | Invoice

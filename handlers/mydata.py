@@ -23,12 +23,13 @@ log = logging.getLogger(__name__)
 router = Router()
 
 EXPORTS_PER_HOUR = 3
+EXPORTS_KEY = "mydata:"
 RECORD_NAME = "nexoraz-data.json"
 
 
-@router.command("mydata")
+@router.command("mydata", aliases=("my data", "আমার তথ্য", "export"), limiter_keys=(EXPORTS_KEY,))
 async def my_data(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
-    if not await ctx.services.limiter.hit(f"mydata:{ctx.identity}", limit=EXPORTS_PER_HOUR, window_s=3600):
+    if not await ctx.services.limiter.hit(f"{EXPORTS_KEY}{ctx.identity}", limit=EXPORTS_PER_HOUR, window_s=3600):
         return [Text(text=ctx.t("mydata-too-many"))]
     record = await export.user_record(ctx.session, ctx.user)
     stored = await export.files(ctx.session, ctx.user_id)

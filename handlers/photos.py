@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from handlers import buy, contacts
 from handlers.context import Context
 from handlers.errors import AppError, NotEnoughCredits
-from handlers.model import ChatAction, Inbound, MediaRef, Progress, Reply, Text
+from handlers.model import Channel, ChatAction, Inbound, MediaRef, Progress, Reply, Text
 from handlers.router import Router, button_payload
 from handlers.styles import SIZES, STYLES
 from storage import jobs, ledger
@@ -105,8 +106,8 @@ async def _create_charged_job(ctx: Context, job: RenderJob) -> RenderJob:
             raise NotEnoughCredits(
                 balance=short.balance,
                 cost=short.needed,
-                page=ctx.config.facebook_page_url,
-                upgrade=ctx.config.upgrade_url,
+                more=contacts.block(ctx, "page-codes", "upgrade"),
+                buttons=buy.pack_buttons(ctx, Channel(ctx.user.channel)),
             ) from None
     queue = ctx.services.jobs
     if queue is not None:

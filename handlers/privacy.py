@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import date
+from datetime import date, datetime
 
 from babel.dates import format_date
 
-from handlers import commands
+from handlers import contacts
 from handlers.context import Context, Services
 from handlers.i18n import to_bengali_digits
 from handlers.model import Button, Choice, Inbound, Kind, Reply, Text
@@ -29,7 +29,8 @@ DELETE_PREFIX = "del"
 CONFIRM, CANCEL = "yes", "no"
 PRIVACY_PREFIX = "priv"
 # Every rate-limiter key that names a user starts with one of these followed by the identity.
-LIMITER_PREFIXES = ("msg:", "msg-warned:", "redeem-fail:", "mydata:")
+# The dispatcher's flood limit; each command declares its own keys (`limiter_keys`).
+CONVERSATION_LIMITER_KEYS = ("msg:", "msg-warned:")
 
 
 def policy_date(ctx: Context, day: date | None = None) -> str:
@@ -40,7 +41,7 @@ def policy_date(ctx: Context, day: date | None = None) -> str:
 # /privacy -----------------------------------------------------------------------------------------------
 
 
-@router.command("privacy")
+@router.command("privacy", aliases=("গোপনীয়তা", "প্রাইভেসি", "policy"))
 async def show_policy(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
     if argument.strip().casefold() in ("full", "all", "পুরো"):
         return full_text(ctx)
@@ -51,8 +52,8 @@ async def show_policy(event: Inbound, ctx: Context, argument: str) -> list[Reply
         upload_days=ctx.config.retention_days_uploads,
         output_days=ctx.config.retention_days_outputs,
     )
-    if ctx.config.privacy_url:
-        summary += "\n\n" + ctx.t("privacy-link", url=ctx.config.privacy_url)
+    if link := contacts.block(ctx, "privacy"):
+        summary += "\n" + link
     button = Button(label=ctx.t("privacy-full-button"), payload=button_payload(PRIVACY_PREFIX, "full"))
     return [Choice(text=summary, buttons=(button,))]
 
@@ -81,7 +82,7 @@ def full_text(ctx: Context) -> list[Reply]:
 # /delete --------------------------------------------------------------------------------------------------
 
 
-@router.command("delete")
+@router.command("delete", aliases=("মুছুন", "মুছে ফেলুন", "ডিলিট"))
 async def ask_delete(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
     await privacy.request_deletion(ctx.session, ctx.user_id)
     return [
@@ -120,15 +121,22 @@ async def forget_everywhere(services: Services, identity: Identity, paths: list[
     blobs = services.blobs
     if blobs is not None and paths:
         await asyncio.to_thread(lambda: [blobs.delete(p) for p in paths])
-    for prefix in LIMITER_PREFIXES:
+    declared = services.commands.limiter_prefixes if services.commands is not None else ()
+    for prefix in (*CONVERSATION_LIMITER_KEYS, *declared):
         await services.limiter.forget(f"{prefix}{identity}")
 
 
-async def erase_identity(services: Services, identity: Identity) -> bool:
-    """Erase a user outside a conversation (Meta's data-deletion callback); False if none was held."""
+async def erase_identity(services: Services, identity: Identity, *, created_before: datetime | None = None) -> bool:
+    """Erase a user outside a conversation (Meta's data-deletion callback); False if none was held.
+    `created_before`: when the request was made; an account opened after it is someone who came back since."""
     async with services.db.transaction() as session:
         user = await users.find(session, identity)
         if user is None or user.id is None:
+            return False
+        if (
+            created_before is not None and user.created_at.replace(microsecond=0) > created_before
+        ):  # Meta: whole seconds
+            log.info("data-deletion request older than the account: nothing erased")
             return False
         paths = await privacy.erase_user(session, user.id)
     await forget_everywhere(services, identity, paths)
@@ -138,7 +146,7 @@ async def erase_identity(services: Services, identity: Identity) -> bool:
 # /optin, /optout ---------------------------------------------------------------------------------------------
 
 
-@router.command("optin")
+@router.command("optin", aliases=("opt in", "opt-in", "অনুমতি দিন"))
 async def opt_in(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
     changed = await privacy.set_training_consent(ctx.session, ctx.user_id, True, ctx.config.policy_version)
     if not changed:
@@ -146,7 +154,7 @@ async def opt_in(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
     return [Text(text=ctx.t("optin-done", updated=policy_date(ctx)))]
 
 
-@router.command("optout")
+@router.command("optout", aliases=("opt out", "opt-out", "অনুমতি বাতিল"))
 async def opt_out(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
     changed = await privacy.set_training_consent(ctx.session, ctx.user_id, False, ctx.config.policy_version)
     return [Text(text=ctx.t("optout-done" if changed else "optout-already"))]
@@ -158,7 +166,8 @@ async def opt_out(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
 async def before_route(event: Inbound, ctx: Context) -> list[Reply]:
     """Notices to put before the handler's replies (the dispatcher calls this once per event)."""
     notices: list[Reply] = []
-    command = commands.parse(event.text) if event.kind in (Kind.TEXT, Kind.COMMAND) else None
+    table = ctx.services.commands
+    command = table.parse(event.text) if table is not None and event.kind in (Kind.TEXT, Kind.COMMAND) else None
     name = command.name if command and command.known else None
     is_delete_answer = event.kind is Kind.BUTTON and (event.payload or "").startswith(DELETE_PREFIX + ":")
     cancelled = not ctx.new_user and not is_delete_answer

@@ -82,7 +82,7 @@ async def _own_delivered_job(ctx: Context, argument: str) -> RenderJob | None:
     return job
 
 
-@router.command("history")
+@router.command("history", aliases=("ইতিহাস", "আগের ছবি"))
 async def history(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
     recent = await jobs.recent_delivered(ctx.session, ctx.user_id, HISTORY_LENGTH)
     if not recent:

@@ -22,7 +22,7 @@ def size_label(ctx: Context, size: str) -> str:
     return ctx.t("size-name", size=size)
 
 
-@router.command("style")
+@router.command("style", aliases=("ব্যাকগ্রাউন্ড", "স্টাইল", "background"))
 async def choose_style(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
     current = ctx.t("style-current", style=style_label(ctx, ctx.user.style), size=size_label(ctx, ctx.user.size))
     return [

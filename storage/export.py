@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage import ledger, privacy, webchat
-from storage.models import CreditAccount, LedgerEntry, RenderJob, StoredFile, User
+from storage import ledger, payments, privacy, webchat
+from storage.models import CreditAccount, LedgerEntry, Payment, RenderJob, StoredFile, User
 
 
 async def user_record(session: AsyncSession, user: User) -> dict[str, Any]:
@@ -33,6 +33,7 @@ async def user_record(session: AsyncSession, user: User) -> dict[str, Any]:
         "credits": {
             "balance": await ledger.balance(session, user.id),
             "plan": account.plan if account else None,
+            "purchased": await payments.purchased_credits(session, user.id),
             "ledger": [
                 {
                     "delta": e.delta,
@@ -58,6 +59,29 @@ async def user_record(session: AsyncSession, user: User) -> dict[str, Any]:
         "files": [_file(f) for f in await files(session, user.id)],
         # The web chat's kept conversation (what the page shows again on reload), when there is one.
         "web_chat": await webchat.recent(session, user.id, limit=webchat.KEEP_ENTRIES),
+        "payments": [payment_record(p) for p in await payments.listing(session, user_id=user.id, limit=10_000)],
+    }
+
+
+def payment_record(payment: Payment) -> dict[str, Any]:
+    """A payment as billing keeps it (no phone numbers or names: the providers keep those)."""
+    return {
+        "id": payment.id,
+        "channel": payment.channel,
+        "provider": payment.provider,
+        "pack": payment.pack,
+        "credits": payment.credits,
+        "amount": payment.amount,
+        "currency": payment.currency,
+        "state": payment.state,
+        "transaction_id": payment.transaction_id,
+        "provider_payment_id": payment.provider_payment_id,
+        "refund_id": payment.refund_id,
+        "credits_taken_back": payment.credits_taken_back,
+        "credits_unrecovered": payment.credits_unrecovered,
+        "created_at": payment.created_at.isoformat(),
+        "paid_at": payment.paid_at.isoformat() if payment.paid_at else None,
+        "refunded_at": payment.refunded_at.isoformat() if payment.refunded_at else None,
     }
 
 

@@ -24,6 +24,7 @@ class EntryKind(StrEnum):
     REFUND = "refund"
     REDEEM = "redeem"
     PURCHASE = "purchase"
+    PURCHASE_REFUND = "purchase_refund"  # a bought pack refunded: what the balance still held is taken back
 
 
 class InsufficientCredits(Exception):
@@ -102,6 +103,29 @@ async def debit(session: AsyncSession, user_id: int, amount: int, *, key: str, r
     if not affected(result):
         raise InsufficientCredits(await balance(session, user_id), amount)
     return True
+
+
+async def take_back(session: AsyncSession, user_id: int, amount: int, *, key: str, reference: str = "") -> int | None:
+    """Take up to `amount` back (a refunded purchase): what the balance holds, never below zero.
+
+    Returns what was taken (0..amount), or None when `key` was applied before. The conditional UPDATE
+    refuses if a debit ran between the read and the write; the caller's transaction then rolls back
+    (InsufficientCredits) and may be tried again: the balance is never read-checked-written unguarded.
+    """
+    if amount <= 0:
+        raise ValueError("an amount to take back must be positive")
+    await open_account(session, user_id)
+    take = min(amount, await balance(session, user_id))
+    if not await _record(session, user_id, -take, EntryKind.PURCHASE_REFUND, key, reference):
+        return None
+    result = await session.execute(
+        update(CreditAccount)
+        .where(col(CreditAccount.user_id) == user_id, col(CreditAccount.balance) >= take)
+        .values(balance=col(CreditAccount.balance) - take)
+    )
+    if not affected(result):
+        raise InsufficientCredits(await balance(session, user_id), take)
+    return take
 
 
 async def refund(session: AsyncSession, user_id: int, *, debit_key: str, key: str, reference: str = "") -> bool:

@@ -192,6 +192,46 @@ class DeletionReceipt(SQLModel, table=True):
     created_at: datetime = _utc()  # type: ignore[assignment]
 
 
+class Payment(SQLModel, table=True):
+    """A purchase of a credit pack: only what billing needs (DESIGN.md, Payments).
+
+    States: pending -> paid -> refunded, or pending -> failed | cancelled | expired | mismatch. Credits are
+    granted by the one UPDATE that moves a row from pending to paid, so a transaction grants at most once;
+    `(provider, transaction_id)` is unique besides. `user_id` becomes NULL when the user is erased: the row
+    stays as a de-identified billing record.
+    """
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        UniqueConstraint("provider", "transaction_id", name="uq_payments_transaction"),
+        UniqueConstraint("provider", "provider_payment_id", name="uq_payments_provider_payment"),
+        CheckConstraint("credits > 0", name="ck_payments_credits"),
+        CheckConstraint("amount > 0", name="ck_payments_amount"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    )
+    channel: str = Field(max_length=16)
+    provider: str = Field(max_length=16)  # stars, bkash
+    pack: str = Field(max_length=32)
+    credits: int
+    amount: int  # whole units of `currency`: Stars, or taka
+    currency: str = Field(max_length=8)  # XTR, BDT
+    state: str = Field(default="pending", max_length=16, index=True)
+    provider_payment_id: str | None = Field(default=None, max_length=128)  # bKash paymentID
+    transaction_id: str | None = Field(default=None, max_length=128)  # telegram_payment_charge_id, bKash trxID
+    refund_id: str | None = Field(default=None, max_length=128)  # bKash refundTrxID
+    credits_taken_back: int = 0  # at a refund: what the balance still held of the pack
+    credits_unrecovered: int = 0  # at a refund: what had been spent already
+    created_at: datetime = _utc(index=True)  # type: ignore[assignment]
+    updated_at: datetime = _utc()  # type: ignore[assignment]
+    paid_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    refunded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 class WebChatEntry(SQLModel, table=True):
     """One turn of a web visitor's conversation (what they sent, what we answered), so a reload shows it again.
 

@@ -4,7 +4,7 @@ People are PSIDs (page-scoped ids), which are also the chat ids. Buttons: up to 
 (titles cut to 20 characters); more than 13 go out as button templates of 3, which stay tappable in the
 conversation. `m.me/<page>?ref=<code>` arrives as a referral (on a postback for a new conversation, alone
 for an existing one) and is dispatched as "/start <code>", so the /start handler redeems the giveaway code.
-Payload shapes: ../shared/specs/meta-examples/messenger_webhook_examples.json.
+Payload shapes: tests/specs/meta-examples/messenger_webhook_examples.json.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import httpx
 from aiohttp import web
 
 from bot.channels import text as text_rules
-from handlers.model import Album, ChatAction, Choice, Document, Image, Progress, Reply, Text
+from handlers.model import Album, ChatAction, Choice, Document, Image, Link, Progress, Reply, Text
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -364,6 +364,8 @@ class MetaChannel:
                     await self.send_text(chat_id, Text(text=reply.text))
             case ChatAction():
                 await self.show_activity(chat_id)
+            case Link():  # a payment page: the address in the text, which both apps make tappable
+                await self.send_text(chat_id, Text(text=f"{reply.label}: {reply.url}\n\n{reply.text}"))
 
     async def send_text(self, chat_id: str, text: Text) -> None:
         raise NotImplementedError

@@ -33,7 +33,7 @@ from aiogram.methods import AnswerCallbackQuery
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot.channels import telegram_menu
+from bot.channels import telegram_menu, telegram_pay
 from bot.channels.base import MediaUnavailable
 from bot.channels.telegram_convert import to_inbound
 from bot.channels.telegram_send import TelegramSender
@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/webhooks/telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
-ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
+ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member", "pre_checkout_query"]
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # getFile's limit
 STOP_GRACE_S = 10.0
 GET_FILE_TRIES = 4  # getFile answering 429/5xx: retried (retry_after, or a short backoff) before giving up
@@ -80,7 +80,7 @@ class TelegramChannel:
     async def start(self) -> None:
         if not self._settings.telegram_bot_username:
             await self._learn_username()
-        await telegram_menu.install(self.bot)
+        await telegram_menu.install(self.bot, self._dispatcher.router.table)
         if self._settings.telegram_mode == "webhook":
             await self.bot.set_webhook(
                 url=self._settings.public_base_url + WEBHOOK_PATH,
@@ -178,6 +178,8 @@ class TelegramChannel:
             else:
                 self.sender.reachable(chat_id)
             return
+        if await self._payment(update):
+            return
         event = to_inbound(update)
         if event is None:
             return
@@ -185,6 +187,19 @@ class TelegramChannel:
         replies = await self._dispatcher.dispatch(event)
         if replies:
             self._spawn(self.sender.send(event.chat_id, replies))
+
+    async def _payment(self, update: Any) -> bool:
+        """Stars (telegram_pay): pre-checkout answered at once, a successful payment settled; True if handled."""
+        if update.pre_checkout_query is not None:
+            await telegram_pay.answer_pre_checkout(self.bot, self._dispatcher.services, update.pre_checkout_query)
+            return True
+        message = update.message
+        if message is None or message.successful_payment is None:
+            return False
+        replies = await telegram_pay.successful_payment(self._dispatcher.services, message)
+        if replies:
+            self._spawn(self.sender.send(str(message.chat.id), replies))
+        return True
 
     async def _poll(self) -> None:
         offset: int | None = None
@@ -296,6 +311,7 @@ class _Skipped:
     callback_query: None = None
     my_chat_member: None = None
     message: None = None
+    pre_checkout_query: None = None
 
 
 def _chat_key(update: Any) -> str:

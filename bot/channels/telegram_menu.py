@@ -8,42 +8,31 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
 from aiogram.types import BotCommand, BotCommandScopeDefault
 
+from handlers.commands import CommandTable
 from handlers.i18n import catalog
 
 log = logging.getLogger(__name__)
 
-MENU_COMMANDS = (
-    "start",
-    "help",
-    "credits",
-    "redeem",
-    "style",
-    "history",
-    "lang",
-    "privacy",
-    "delete",
-    "optin",
-    "optout",
-    "mydata",
-    "support",
-)
 MENU_LANGUAGES = ("en", "bn")  # "en" is installed as the default, for every language without its own menu
 MAX_DESCRIPTION = 512
 MAX_SHORT_DESCRIPTION = 120
 
 
-def commands(lang: str) -> list[BotCommand]:
+def commands(table: CommandTable, lang: str) -> list[BotCommand]:
+    """The menu commands as declared (`handlers.commands`), described in `lang`."""
     t = catalog(lang)
-    return [BotCommand(command=name, description=t(f"tg-command-{name}")[:256]) for name in MENU_COMMANDS]
+    return [BotCommand(command=spec.name, description=t(f"command-{spec.name}")[:256]) for spec in table.menu]
 
 
-async def install(bot: Bot) -> None:
+async def install(bot: Bot, table: CommandTable) -> None:
     """Best effort: a failure here is logged, and the bot still answers without a menu."""
     for lang in MENU_LANGUAGES:
         t = catalog(lang)
         language_code = None if lang == "en" else lang
         try:
-            await bot.set_my_commands(commands(lang), scope=BotCommandScopeDefault(), language_code=language_code)
+            await bot.set_my_commands(
+                commands(table, lang), scope=BotCommandScopeDefault(), language_code=language_code
+            )
             await bot.set_my_description(t("tg-description")[:MAX_DESCRIPTION], language_code=language_code)
             await bot.set_my_short_description(
                 t("tg-short-description")[:MAX_SHORT_DESCRIPTION], language_code=language_code

@@ -46,8 +46,9 @@ from aiogram.types import (
     Message,
 )
 
+from bot.channels import telegram_pay
 from bot.channels.telegram_convert import MAX_CALLBACK_DATA, MAX_CAPTION, escape, split_text, truncate
-from handlers.model import Album, ChatAction, Choice, Document, Image, Progress, Reply, Text
+from handlers.model import Album, ChatAction, Choice, Document, Image, Invoice, Link, Progress, Reply, Text
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,10 @@ class TelegramSender:
             case ChatAction():
                 action = reply.action if reply.action in CHAT_ACTIONS else "typing"
                 await self.call(chat_id, SendChatAction(chat_id=chat_id, action=action))
+            case Link():
+                await self._text(chat_id, reply.text, telegram_pay.link_markup(reply), preview=False)
+            case Invoice():
+                await self.call(chat_id, telegram_pay.invoice_method(chat_id, reply))
 
     async def _text(self, chat_id: str, text: str, markup: InlineKeyboardMarkup | None, *, preview: bool) -> None:
         pieces = [p for p in split_text(text) if p.strip()] or ([] if markup is None else ["…"])

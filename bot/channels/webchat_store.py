@@ -18,7 +18,7 @@ from PIL import Image as PILImage
 from PIL import ImageOps, UnidentifiedImageError
 
 from bot.channels.base import MediaUnavailable, Unavailable
-from handlers.model import Album, ChatAction, Choice, Document, Image, Progress, Reply, Text
+from handlers.model import Album, ChatAction, Choice, Document, Image, Link, Progress, Reply, Text
 from handlers.router import PAYLOAD_SEPARATOR
 from storage import jobs, users
 from storage import webchat as entries
@@ -127,6 +127,8 @@ class WebChatStore:
                 return {"type": "progress", "key": reply.key, "text": reply.text}
             case ChatAction():
                 return {"type": "action", "action": reply.action}
+            case Link():
+                return {"type": "link", "text": reply.text, "label": reply.label, "url": reply.url}
         raise TypeError(f"unknown reply {reply!r}")
 
     async def _button(self, session: Any, user_id: int, label: str, payload: str) -> dict[str, Any]:

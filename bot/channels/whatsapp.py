@@ -2,7 +2,7 @@
 
 Users are keyed on the business-scoped user id (`contacts[].user_id`, the BSUID) when the payload has one,
 else on the phone number (`wa_id`); the phone number is the chat id because the v23.0 send API addresses
-messages `to` a number. Payload shapes: ../shared/specs/whatsapp-business-messaging-api_v23.0.yaml.
+messages `to` a number. Payload shapes: tests/specs/whatsapp-business-messaging-api_v23.0.yaml.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "bot.cli.worker_cmd",
     "bot.cli.privacy_cmd",
     "bot.cli.stats_cmd",
+    "bot.cli.payments_cmd",
 )
 
 
@@ -49,6 +50,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.func(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `stats | head`: the reader left; say nothing more (Python's documented recipe)
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports a command killed by a closed pipe
     except SystemExit:
         raise
     except Exception as exc:  # the operator sees one clear line, not a traceback

@@ -20,12 +20,21 @@ def register(sub: Any) -> None:
 
 
 def run(_args: argparse.Namespace) -> int:
+    import sys
+
     from bot import app, logs
+    from bot.segmenter_policy import choose_segmenter
     from bot.settings import load_settings
     from storage.migrate import SchemaOutOfDate
 
     settings = load_settings()
     logs.configure(settings.log_level)
+    segmenter = choose_segmenter(settings)
+    if segmenter.fallback:
+        sys.stderr.write(
+            f"WARNING: no segmentation weights in {settings.effective_models_dir}: serving the classical fallback "
+            "(much weaker cutouts). Run `python -m bot models fetch` with the same settings.\n"
+        )
     try:
         asyncio.run(app.serve(settings))
     except SchemaOutOfDate as exc:

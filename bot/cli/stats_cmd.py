@@ -1,6 +1,10 @@
 """`python -m bot stats [--days N]`: how the bot is used, aggregated only (as the privacy policy promises).
 
 Counts and sums per UTC day: no user ids, names, codes or chat ids ever appear in the output.
+
+`/delete` removes a user's render jobs but keeps their ledger entries de-identified (billing records), so the
+paid renders of erased users are counted from those debits, under the state `erased`: renders never fall
+below debits. (Free renders of erased users leave no trace and are not counted.)
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from bot.errors import OperatorError
 
 MAX_DAYS = 3660
 GRANTED_KINDS = ("signup", "grant", "redeem")
+ERASED = "erased"  # renders of users erased since, known from their de-identified debits
 
 
 @dataclass
@@ -35,6 +40,7 @@ class Stats:
     users: int
     renders_by_state: dict[str, int] = field(default_factory=dict)
     by_day: list[Day] = field(default_factory=list)
+    payments_by_day: list[dict[str, Any]] = field(default_factory=list)  # per UTC day and provider
 
 
 def register(sub: Any) -> None:
@@ -73,6 +79,13 @@ def format_table(stats: Stats) -> str:
         lines.append(
             f"{d.day:<12}{d.new_users:>10}{d.renders:>9}{d.debited:>9}{d.refunded:>10}{d.granted:>9}{d.purchased:>11}"
         )
+    if stats.payments_by_day:
+        lines += ["", f"{'day (UTC)':<12}{'provider':<9}{'paid':>6}{'refunded':>10}{'amount':>14}{'credits':>9}"]
+        for p in stats.payments_by_day:
+            amount = f"{p['amount']} {p['currency']}"
+            lines.append(
+                f"{p['day']:<12}{p['provider']:<9}{p['paid']:>6}{p['refunded']:>10}{amount:>14}{p['credits']:>9}"
+            )
     return "\n".join(lines)
 
 
@@ -81,6 +94,7 @@ async def collect(days: int) -> Stats:
     from sqlmodel import col
 
     from bot.cli.common import operator_database
+    from storage import payments
     from storage.models import LedgerEntry, RenderJob, User
     from storage.types import utcnow
 
@@ -113,6 +127,15 @@ async def collect(days: int) -> Stats:
                 bucket.renders += int(count)
                 by_state[state] = by_state.get(state, 0) + int(count)
         entry_day = day_of(col(LedgerEntry.created_at))
+        for day, count in await session.execute(
+            select(entry_day, func.count())
+            .where(col(LedgerEntry.created_at) >= since, col(LedgerEntry.kind) == "debit")
+            .where(col(LedgerEntry.user_id).is_(None))
+            .group_by(entry_day)
+        ):
+            if (bucket := _bucket(rows, day)) is not None:
+                bucket.renders += int(count)
+                by_state[ERASED] = by_state.get(ERASED, 0) + int(count)
         for day, kind, total in await session.execute(
             select(entry_day, col(LedgerEntry.kind), func.sum(col(LedgerEntry.delta)))
             .where(col(LedgerEntry.created_at) >= since)
@@ -120,7 +143,12 @@ async def collect(days: int) -> Stats:
         ):
             if (bucket := _bucket(rows, day)) is not None:
                 _add_credits(bucket, str(kind), int(total or 0))
-    return Stats(days=days, users=users, renders_by_state=by_state, by_day=list(rows.values()))
+        sales = [
+            {**asdict(t), "day": t.day.isoformat()}
+            for t in await payments.daily_totals(session, since)
+            if t.day.isoformat() in rows
+        ]
+    return Stats(days=days, users=users, renders_by_state=by_state, by_day=list(rows.values()), payments_by_day=sales)
 
 
 def _bucket(rows: dict[str, Day], day: object) -> Day | None:
@@ -134,7 +162,7 @@ def _add_credits(bucket: Day, kind: str, total: int) -> None:
         bucket.debited += -total
     elif kind == "refund":
         bucket.refunded += total
-    elif kind == "purchase":
+    elif kind in ("purchase", "purchase_refund"):
         bucket.purchased += total
     elif kind in GRANTED_KINDS:
         bucket.granted += total

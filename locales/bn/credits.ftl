@@ -9,15 +9,11 @@ credits-entry = • { $date }: { $kind ->
         [redeem] +{ $amount } গিভঅ্যাওয়ে কোড
         [purchase] +{ $amount } কেনা হয়েছে
         [refund] +{ $amount } ব্যর্থ ছবির টাকা ফেরত
+        [purchase_refund] −{ $amount } কেনা ক্রেডিট ফেরত
        *[debit] −{ $amount } ছবি তৈরি
     }
-credits-get-more =
-    আরও লাগবে? ফ্রি গিভঅ্যাওয়ে কোড পেতে আমাদের Facebook পেজ ফলো করুন: { $page }
-    অথবা প্যাক কিনুন: { $upgrade }
-credits-not-enough =
-    এই ছবির জন্য যথেষ্ট ক্রেডিট নেই: আপনার আছে { $balance }টি, লাগবে { $cost }টি।
-    আমাদের Facebook পেজে ফ্রি কোড পাবেন: { $page }
-    অথবা প্যাক কিনুন: { $upgrade }
+credits-get-more = আরও লাগবে? /buy লিখে প্যাক কিনুন।{ $more }
+credits-not-enough = এই ছবির জন্য যথেষ্ট ক্রেডিট নেই: আপনার আছে { $balance }টি, লাগবে { $cost }টি।{ $more }
 
 redeem-how = গিভঅ্যাওয়ে কোডটা এভাবে পাঠান: রিডিম NX7K-3P9Q
 redeem-ok = 🎉 কোড গ্রহণ করা হয়েছে: { $credits }টি ক্রেডিট যোগ হলো। এখন আপনার ব্যালেন্স { $balance }টি ক্রেডিট।

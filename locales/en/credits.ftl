@@ -15,15 +15,11 @@ credits-entry = • { $date }: { $kind ->
         [redeem] +{ $amount } giveaway code
         [purchase] +{ $amount } purchase
         [refund] +{ $amount } refund for a photo that failed
+        [purchase_refund] −{ $amount } refunded purchase
        *[debit] −{ $amount } photo rendered
     }
-credits-get-more =
-    Need more? Follow our Facebook page for free giveaway codes: { $page }
-    Or buy a pack: { $upgrade }
-credits-not-enough =
-    You do not have enough credits for this photo: you have { $balance }, it needs { $cost }.
-    Get free codes on our Facebook page: { $page }
-    Or buy a pack: { $upgrade }
+credits-get-more = Need more? Buy a pack with /buy.{ $more }
+credits-not-enough = You do not have enough credits for this photo: you have { $balance }, it needs { $cost }.{ $more }
 
 redeem-how = Send your giveaway code like this: redeem NX7K-3P9Q
 redeem-ok = 🎉 Code accepted: { $credits ->

@@ -15,36 +15,29 @@ welcome =
         }
     }.
 
-    What to do next: photograph your product in good light and send the photo here.
-    More free credits: follow our Facebook page for giveaway codes: { $page }
-    How-to video: { $video }
+    What to do next: photograph your product in good light and send the photo here.{ $more }
     Type "help" to see everything I can do.
 
-help =
+help-intro =
     Here is what I can do:
     📷 Send a photo of a product: I send back studio images ({ $cost ->
         [one] { $cost } credit
        *[other] { $cost } credits
     } per photo).
-    /style: choose the background and size of your photos
-    /history: your recent photos, to get them again for free
-    /credits: your balance and how to get more
-    /redeem CODE: use a giveaway code
-    /lang: English or Bengali
-    /support: talk to a person
-    /privacy: how we handle your data
-    /mydata: a copy of everything we hold about you
-    /optin, /optout: allow or stop using your photos to improve our models
-    /delete: erase your account and data
-    /help: this list
+help-line = { $usage }: { $description }
+help-outro = No menu? Type the words without the slash, in English or Bengali, e.g. "credits" or "ক্রেডিট".
 
-    No menu? Type the words without the slash, in English or Bengali, e.g. "credits" or "ক্রেডিট".
+support = Need a hand? We are happy to help.{ $contacts }
+support-none = Need a hand? Our team cannot be reached from this chat yet; please try again later.
 
-support =
-    Need a hand? We are happy to help.
-    WhatsApp: { $whatsapp }
-    Facebook page: { $page }
-    E-mail: { $email }
+## Contacts and links: each line appears only when its setting is configured
+
+contact-page-codes = More free credits: follow our Facebook page for giveaway codes: { $url }
+contact-upgrade = Prices and packs: { $url }
+contact-video = How-to video: { $url }
+contact-whatsapp = WhatsApp: { $number }
+contact-page = Facebook page: { $url }
+contact-email = E-mail: { $email }
 
 lang-choose = Choose your language:
 lang-set = Done: I will write to you in English from now on.
@@ -64,7 +57,22 @@ price-answer =
     Each photo costs { $cost ->
         [one] { $cost } credit
        *[other] { $cost } credits
-    }; the other backgrounds and sizes of the same photo are free for a day.
-    Free credits: giveaway codes on our Facebook page: { $page }
-    Packs and plans, with prices: { $upgrade }
+    }; the other backgrounds and sizes of the same photo are free for a day.{ $more }
     To see your balance, type "credits".
+
+## Commands: one sentence each, for /help and Telegram's menu (the command itself is declared in code)
+
+command-start = Start, or redeem a giveaway code
+command-help = What I can do
+command-credits = Your credits and how to get more
+command-redeem = Use a giveaway code
+command-style = Choose background and size
+command-history = Your recent photos
+command-lang = English or Bengali
+command-privacy = How we handle your data
+command-delete = Delete your account and data
+command-optin = Allow your photos to improve our models
+command-optout = Withdraw that permission
+command-mydata = Download all your data
+command-support = Talk to a person
+command-redeem-argument = CODE

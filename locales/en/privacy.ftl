@@ -31,7 +31,7 @@ privacy-full-data =
     • Account: your Telegram, WhatsApp, Messenger or web chat id, your name if the app shares it, your language, plan and credit balance.
     • Usage: when you send photos, which backgrounds and sizes you choose, and how each job went (to run the service and count credits).
     • Photos: the photos you send and the images we make from them.
-    • Payments: transaction ids, never card numbers.
+    • Payments: the payment number, pack, amount, currency, the provider's transaction id (Telegram Stars or bKash) and dates; never card or wallet numbers or PINs (Telegram and bKash keep those). After /delete these billing records stay, as the law requires, without anything that names you.
 
     2. How we use it
     To make and deliver your images, keep your balance right, answer support questions, and prevent abuse (message limits and fraud checks). Statistics are only ever counted in aggregate, never per person.
@@ -84,5 +84,5 @@ mydata-too-many = You have asked for your data several times in the last hour. P
 
 meta-deletion-title = Nexoraz: data deletion
 meta-deletion-erased = Your deletion request was completed on { $date }: the account and its data have been erased.
-meta-deletion-nothing = Your deletion request was received on { $date }. We held no data about this account.
+meta-deletion-nothing = Your deletion request was received on { $date }. We could not match this Facebook account to an account with Nexoraz, so nothing was erased. If you use our bot on Messenger or WhatsApp, send "delete" there and everything will be erased.
 meta-deletion-unknown = We do not know this confirmation code. Please check the link, or write to { $email }.

@@ -29,7 +29,13 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[str]:
-    settings = Settings(data_dir=tmp_path / "data", http_port=0, segmenter="classical", _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        http_port=0,
+        segmenter="classical",
+        facebook_page_url="https://facebook.com/nexoraz",
+        _env_file=None,
+    )  # type: ignore[call-arg]
     app = app_module.create_app(settings)
     await app_module.start(app)
     try:

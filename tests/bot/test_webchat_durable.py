@@ -29,7 +29,14 @@ from tests.photos.photo_harness import product_photo
 
 
 def _settings(data_dir: Path) -> Settings:
-    return Settings(data_dir=data_dir, http_port=0, segmenter="classical", _env_file=None)  # type: ignore[call-arg]
+    return Settings(
+        data_dir=data_dir,
+        http_port=0,
+        segmenter="classical",
+        facebook_page_url="https://facebook.com/nexoraz",
+        upgrade_url="https://nexoraz.pro/pricing",
+        _env_file=None,
+    )  # type: ignore[call-arg]
 
 
 @pytest.fixture
@@ -196,7 +203,7 @@ async def test_delete_erases_the_kept_conversation_and_the_web_files(served: app
             user = await users.find(session, Identity("web", visitor))
             assert user is not None
             record = await export.user_record(session, user)
-        assert record["web_chat"][0]["me"]["type"] == "photos"
+        assert [t["me"]["type"] for t in record["web_chat"] if t.get("me")] == ["photos"]
         assert {f["kind"] for f in record["files"]} >= {"web-upload", "output"}
         async with http.post(base + "/webchat/messages", json={"text": "/delete", "id": "delete-0001"}) as r:
             buttons = [b["payload"] for b in (await r.json())["replies"][0]["buttons"]]

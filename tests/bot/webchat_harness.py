@@ -43,7 +43,14 @@ class Server:
 
     async def start(self, port: int = 0) -> str:
         """`port`: 0 for any free one, or the previous run's port (an open tab reconnects to it)."""
-        settings = Settings(data_dir=self.data_dir, http_port=port, segmenter="classical", _env_file=None)  # type: ignore[call-arg]
+        settings = Settings(
+            data_dir=self.data_dir,
+            http_port=port,
+            segmenter="classical",
+            facebook_page_url="https://facebook.com/nexoraz",
+            upgrade_url="https://nexoraz.pro/pricing",
+            _env_file=None,
+        )  # type: ignore[call-arg]
         self.app = app_module.create_app(settings)
         await app_module.start(self.app)
         return self.base

@@ -1,7 +1,7 @@
 """A Graph API emulator on loopback for the WhatsApp Cloud API and the Messenger Send API.
 
 It serves over real HTTP what the adapters call, validates every outgoing WhatsApp message against the
-`Message` schema of ../shared/specs/whatsapp-business-messaging-api_v23.0.yaml (plus the documented limits
+`Message` schema of tests/specs/whatsapp-business-messaging-api_v23.0.yaml (plus the documented limits
 the schema leaves out), enforces Messenger's documented limits, can be told to fail for a while, and
 records every call. A request it refuses is answered like Meta does (HTTP 400, Graph error code 100) and
 kept in `rejections`, which a test asserts to be empty.
@@ -22,7 +22,7 @@ import jsonschema
 import yaml
 from aiohttp import BodyPartReader, web
 
-SPEC = Path(__file__).resolve().parents[3] / "shared" / "specs" / "whatsapp-business-messaging-api_v23.0.yaml"
+SPEC = Path(__file__).resolve().parents[1] / "specs" / "whatsapp-business-messaging-api_v23.0.yaml"
 VERSION = "v23.0"
 IMAGE_LIMIT, DOCUMENT_LIMIT, ATTACHMENT_LIMIT = 5 * 1024 * 1024, 100 * 1024 * 1024, 25 * 1024 * 1024
 

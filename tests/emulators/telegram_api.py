@@ -24,6 +24,7 @@ from aiohttp import web
 
 from tests.emulators.telegram_html import visible_text
 from tests.emulators.telegram_spec import ApiError, Upload, bad, load_spec
+from tests.emulators.telegram_stars import Stars, StarsMethods
 
 TOKEN = "123456:" + "A" * 35
 MB = 1024 * 1024
@@ -77,7 +78,7 @@ class ChatState:
     messages: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
-class TelegramAPIEmulator:
+class TelegramAPIEmulator(StarsMethods):
     def __init__(self, token: str = TOKEN) -> None:
         self.token = token
         self.spec = load_spec()
@@ -90,6 +91,7 @@ class TelegramAPIEmulator:
         self.files: dict[str, FileEntry] = {}
         self.pending_queries: dict[str, int] = {}  # callback query id -> chat
         self.answered_queries: list[str] = []
+        self.stars = Stars()
         self._faults: list[Fault] = []
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(10_000)

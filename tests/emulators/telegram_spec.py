@@ -1,4 +1,4 @@
-"""Validation of Bot API calls against the machine-readable spec (`shared/specs/telegram-bot-api.json`).
+"""Validation of Bot API calls against the machine-readable spec (`tests/specs/telegram-bot-api.json`).
 
 Parameters arrive as form fields (strings; objects and arrays as JSON text, files as multipart parts, the
 way aiogram and every other client sends them) or as a JSON body (typed values). Every parameter is checked
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 SPEC_PATH = Path(
-    os.environ.get("TELEGRAM_SPEC", Path(__file__).resolve().parents[3] / "shared/specs/telegram-bot-api.json")
+    os.environ.get("TELEGRAM_SPEC", Path(__file__).resolve().parents[1] / "specs" / "telegram-bot-api.json")
 )
 _MUST_BE = re.compile(r"must be ([a-z_]+)")
 _INTEGER = re.compile(r"^-?\d+$")

@@ -1,6 +1,6 @@
 """WhatsApp and Messenger on a real HTTP server, a real SQLite database and the Graph API emulator.
 
-Inbound webhooks are built from Meta's own examples (../shared/specs/meta-examples) and signed with the
+Inbound webhooks are built from Meta's own examples (tests/specs/meta-examples) and signed with the
 app secret, exactly as Meta delivers them.
 """
 
@@ -32,7 +32,7 @@ from storage.limits import MemoryRateLimiter
 from tests.emulators.graph_api import GraphEmulator
 from tests.helpers import make_dispatcher
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "specs" / "meta-examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "specs" / "meta-examples"
 WA_SECRET, FB_SECRET = "wa-app-secret", "fb-app-secret"
 PAGE_ID = "682498302938465"
 _ids = itertools.count(1)

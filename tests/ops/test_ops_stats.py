@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -25,16 +29,33 @@ async def _seed(db: Database) -> None:
             await ledger.grant_signup(session, user.id, f"hash-{n}", 3)
             job = await jobs.create(
                 session,
-                RenderJob(user_id=user.id, channel="telegram", chat_id=f"99887766{n}", batch_key=f"b{n}",
-                          style="white", size="square", cost=1, state="delivered" if n == 0 else "failed"),
+                RenderJob(
+                    user_id=user.id,
+                    channel="telegram",
+                    chat_id=f"99887766{n}",
+                    batch_key=f"b{n}",
+                    style="white",
+                    size="square",
+                    cost=1,
+                    state="delivered" if n == 0 else "failed",
+                ),
             )
             assert job.id is not None
             await ledger.debit(session, user.id, 1, key=jobs.debit_key(job.id))
             if n == 1:
                 await ledger.refund(session, user.id, debit_key=jobs.debit_key(job.id), key=jobs.refund_key(job.id))
             await ledger.credit(session, user.id, 5, kind=ledger.EntryKind.PURCHASE, key=f"buy-{n}")
-        old = RenderJob(user_id=user.id, channel="telegram", chat_id="x", batch_key="old", style="white",
-                        size="square", cost=1, state="delivered", created_at=utcnow() - timedelta(days=30))
+        old = RenderJob(
+            user_id=user.id,
+            channel="telegram",
+            chat_id="x",
+            batch_key="old",
+            style="white",
+            size="square",
+            cost=1,
+            state="delivered",
+            created_at=utcnow() - timedelta(days=30),
+        )
         await jobs.create(session, old)
 
 
@@ -65,3 +86,49 @@ async def test_stats_aggregates_by_day_without_identifiers(
 
 def test_stats_rejects_a_silly_window() -> None:
     assert main(["stats", "--days", "0"]) == 2
+
+
+async def test_renders_of_erased_users_are_still_counted(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 18: after /delete, stats showed fewer renders than debits (jobs go, de-identified debits stay)."""
+    from storage import privacy
+
+    db = Database(db_url)
+    try:
+        await _seed(db)
+        async with db.transaction() as session:
+            user, _ = await users.get_or_create(
+                session, users.Identity("telegram", "998877660"), locale="bn", display_name=None
+            )
+            assert user.id is not None
+            await privacy.erase_user(session, user.id)
+    finally:
+        await db.dispose()
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    stats = await asyncio.to_thread(_stats_json)
+    today = stats["by_day"][-1]
+    assert today["renders"] >= today["debited"] == 2
+    assert stats["renders_by_state"] == {"erased": 1, "failed": 1}
+
+
+def _stats_json() -> dict[str, object]:
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["stats", "--days", "3", "--json"]) == 0
+    return json.loads(out.getvalue())  # type: ignore[no-any-return]
+
+
+def test_stats_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {
+        "DATA_DIR": str(tmp_path / "data"),
+        "PYTHONPATH": str(root),
+    }
+    script = f"{sys.executable} -m bot stats --days 3000 | head -n 1"
+    done = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.stdout.startswith("users: 0")
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr

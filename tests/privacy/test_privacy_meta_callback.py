@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -29,6 +30,10 @@ SECRET = "messenger-app-secret"
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def fresh(user_id: str, **extra: object) -> dict[str, object]:
+    return {"algorithm": "HMAC-SHA256", "issued_at": int(time.time()), "user_id": user_id, **extra}
 
 
 def signed_request(payload: object, secret: str = SECRET) -> str:
@@ -59,7 +64,7 @@ async def test_signed_request_erases_the_messenger_user_and_gives_a_status_page(
 ) -> None:
     await say(make_dispatcher(services), inbound("hi", user="psid-1", channel=Channel.MESSENGER))
     seeded = await seed_files(services, Identity("messenger", "psid-1"))
-    payload = {"algorithm": "HMAC-SHA256", "issued_at": 1700000000, "user_id": "psid-1"}
+    payload = {"algorithm": "HMAC-SHA256", "issued_at": int(time.time()), "user_id": "psid-1"}
     response = await client.post("/meta/data-deletion", data={"signed_request": signed_request(payload)})
     assert response.status == 200
     answer = await response.json()
@@ -79,23 +84,40 @@ async def test_signed_request_erases_the_messenger_user_and_gives_a_status_page(
 async def test_unknown_user_gets_a_code_saying_nothing_was_held(
     client: TestClient[web.Request, web.Application],
 ) -> None:
-    response = await client.post("/meta/data-deletion", data={"signed_request": signed_request({"user_id": "42"})})
+    response = await client.post("/meta/data-deletion", data={"signed_request": signed_request(fresh("42"))})
     code = (await response.json())["confirmation_code"]
     page = await client.get(f"/meta/data-deletion/status?code={code}")
-    assert "held no data" in await page.text()
+    assert "could not match this Facebook account" in await page.text()
+
+
+async def test_a_stale_or_replayed_request_erases_no_one(
+    client: TestClient[web.Request, web.Application], services: Services
+) -> None:
+    """Issue 14 (7): a signed_request issued in 2001 was accepted; a replay erased a user who came back since."""
+    await say(make_dispatcher(services), inbound("hi", user="psid-9", channel=Channel.MESSENGER))
+    for issued_at in (1_000_000_000, int(time.time()) - 2 * 24 * 3600, int(time.time()) + 3600):
+        stale = {"algorithm": "HMAC-SHA256", "issued_at": issued_at, "user_id": "psid-9"}
+        response = await client.post("/meta/data-deletion", data={"signed_request": signed_request(stale)})
+        assert response.status == 400 and "stale" in await response.text()
+    assert await _exists(services, "psid-9")
+    # Issued an hour ago, before this seller came back (the account is newer): a receipt, but nothing erased.
+    earlier = {"algorithm": "HMAC-SHA256", "issued_at": int(time.time()) - 3600, "user_id": "psid-9"}
+    response = await client.post("/meta/data-deletion", data={"signed_request": signed_request(earlier)})
+    assert response.status == 200 and await _exists(services, "psid-9")
 
 
 REFUSED: list[tuple[dict[str, str], int]] = [
-    ({"signed_request": signed_request({"user_id": "psid-2"}, secret="someone-else")}, 403),
-    ({"signed_request": signed_request({"user_id": "psid-3"}).replace(".", ".e30", 1)}, 403),  # payload swapped
-    ({"signed_request": "A" * 43 + "." + _b64(json.dumps({"user_id": "psid-2"}).encode())}, 403),
+    ({"signed_request": signed_request(fresh("psid-2"), secret="someone-else")}, 403),
+    ({"signed_request": signed_request(fresh("psid-3")).replace(".", ".e30", 1)}, 403),  # payload swapped
+    ({"signed_request": "A" * 43 + "." + _b64(json.dumps(fresh("psid-2")).encode())}, 403),
     ({"signed_request": "no-dot-here"}, 400),
     ({"signed_request": "abc$%.def"}, 400),
     ({"signed_request": ""}, 400),
     ({}, 400),
     ({"signed_request": signed_request(["psid-2"])}, 400),
-    ({"signed_request": signed_request({"user_id": "psid-2", "algorithm": "none"})}, 400),
-    ({"signed_request": signed_request({"user_id": "<script>"})}, 400),
+    ({"signed_request": signed_request(fresh("psid-2", algorithm="none"))}, 400),
+    ({"signed_request": signed_request(fresh("<script>"))}, 400),
+    ({"signed_request": signed_request({"user_id": "psid-2"})}, 400),  # no issued_at
 ]
 
 
@@ -111,8 +133,10 @@ async def test_forged_and_malformed_requests_are_refused_and_erase_nothing(
 
 
 def test_signature_check_needs_the_payload_part_exactly() -> None:
-    good = signed_request({"user_id": "1"})
-    assert privacy_http.verify_signed_request(good, {"messenger": SECRET, "whatsapp": ""}) == (["messenger"], "1")
-    assert privacy_http.verify_signed_request(good, {"messenger": "x", "whatsapp": SECRET}) == (["whatsapp"], "1")
+    good = signed_request(fresh("1"))
+    verified = privacy_http.verify_signed_request(good, {"messenger": SECRET, "whatsapp": ""})
+    assert (verified.channels, verified.user_id) == (["messenger"], "1")
+    verified = privacy_http.verify_signed_request(good, {"messenger": "x", "whatsapp": SECRET})
+    assert (verified.channels, verified.user_id) == (["whatsapp"], "1")
     with pytest.raises(privacy_http.SignedRequestError):
         privacy_http.verify_signed_request(good + "x", {"messenger": SECRET})

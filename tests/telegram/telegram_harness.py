@@ -13,6 +13,7 @@ from bot import app as app_module
 from bot.channels.telegram import TelegramChannel
 from bot.settings import Settings
 from handlers.model import Inbound, Reply
+from handlers.router import Router
 from tests.emulators.telegram_api import TOKEN, TelegramAPIEmulator
 
 
@@ -46,6 +47,7 @@ class RecordingDispatcher:
     """Stands in for `handlers.dispatcher.Dispatcher` where a test asserts on the events the adapter builds."""
 
     services: Any = None
+    router: Router = field(default_factory=app_module.build_router)  # the menu is derived from its declared commands
     events: list[Inbound] = field(default_factory=list)
     answer: Callable[[Inbound], list[Reply]] = lambda event: []
 

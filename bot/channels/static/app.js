@@ -74,7 +74,15 @@ function render(reply) {
   }
   if (reply.type === "album") { reply.items.forEach(render); return; }
   const div = bubble("bot");
-  if (reply.type === "text" || reply.type === "choice") appendText(div, reply.text);
+  if (reply.type === "text" || reply.type === "choice" || reply.type === "link") appendText(div, reply.text);
+  if (reply.type === "link") {
+    const a = document.createElement("a");
+    a.className = "pay";
+    a.href = reply.url;
+    a.textContent = reply.label;
+    a.rel = "noopener noreferrer";
+    div.append(document.createElement("br"), a);
+  }
   if (reply.type === "choice") {
     const row = el("div", "buttons", div);
     for (const b of reply.buttons) {

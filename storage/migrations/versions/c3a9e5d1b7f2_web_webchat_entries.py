@@ -1,7 +1,7 @@
 """web chat: the conversation kept across reloads (branch web)
 
 Revision ID: c3a9e5d1b7f2
-Revises: aa4988d0ff4e
+Revises: b7e2c91d4a10
 Create Date: 2026-11-26 14:40:00
 """
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 import storage.types
 
 revision: str = 'c3a9e5d1b7f2'
-down_revision: str | None = 'aa4988d0ff4e'
+down_revision: str | None = 'b7e2c91d4a10'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

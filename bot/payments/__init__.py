@@ -1,0 +1,1 @@
+"""Payment providers (bKash Tokenized Checkout; Telegram Stars lives with the Telegram adapter)."""
