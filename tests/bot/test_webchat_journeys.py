@@ -145,7 +145,10 @@ async def test_an_open_tab_lives_through_a_server_restart(server: Server, browse
     await page.fill("#text", "credits")  # sent while the server is down: queued and retried, not lost
     await page.press("#text", "Enter")
     await server.start(port)
-    await page.wait_for_selector(".msg.bot img[alt='white-original.jpg']", timeout=90_000)  # no reload
+    try:
+        await page.wait_for_selector(".msg.bot img[alt='white-original.jpg']", timeout=90_000)  # no reload
+    except Exception as error:  # say where the job stands: a render, a delivery or the page
+        raise AssertionError(f"jobs {await server.job_states()}; chat: {await page.inner_text('#log')}") from error
     await page.wait_for_selector(".msg.bot >> text=/You have \\d credits?/")
     assert await page.locator(".msg.me.failed").count() == 0
     assert await page.inner_text("#status") == ""

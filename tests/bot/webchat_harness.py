@@ -12,10 +12,12 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
+from sqlalchemy import select
 
 from bot import app as app_module
 from bot.settings import Settings
 from storage import ledger, users
+from storage.models import RenderJob
 from storage.users import Identity
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -64,6 +66,13 @@ class Server:
         if self.app is not None:
             await app_module.stop(self.app)
             self.app = None
+
+    async def job_states(self) -> list[tuple[int | None, str, int]]:
+        """(id, state, attempts) of every job: what a failing test prints."""
+        assert self.app is not None
+        async with self.app.db.transaction() as session:
+            found = (await session.execute(select(RenderJob))).scalars()
+            return [(job.id, job.state, job.attempts) for job in found]
 
     async def balance(self, visitor: str) -> int:
         assert self.app is not None
