@@ -1,7 +1,8 @@
 """The front end's Telegram update throughput against a bare aiogram echo bot, on the same emulator, in one run.
 
 Both bots run as processes in webhook mode against one Telegram Bot API emulator (tests/emulators) in this
-process. The same `--updates` text updates are POSTed to each bot's webhook by `--connections` concurrent
+process, side by side (each idle while the other is measured; rounds alternate, so a shared machine's load
+falls on both alike). The same `--updates` text updates are POSTed to each bot's webhook by `--connections` concurrent
 senders (as Telegram's delivery does, 40 connections by default there), and the clock stops when the
 emulator has received every reply (sendMessage). The echo bot is aiogram's own webhook handler
 (SimpleRequestHandler, answering in the background) with one handler that echoes the text: the floor of
@@ -61,6 +62,13 @@ ECHO_BOT = textwrap.dedent(
 )
 
 
+def profiled(report: str | None) -> list[str]:
+    """The interpreter arguments that run the front under pyinstrument (wall clock, written at exit)."""
+    if not report:
+        return []
+    return ["-m", "pyinstrument", "--renderer", "text", "--outfile", str(Path(report).resolve())]
+
+
 async def wait_webhook(emulator: TelegramAPIEmulator, process: subprocess.Popen[bytes], url: str) -> None:
     for _ in range(600):  # bounded: 60 s
         if process.poll() is not None:
@@ -105,6 +113,11 @@ async def main() -> None:
     parser.add_argument("--updates", type=int, default=1000)
     parser.add_argument("--connections", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--sends-per-second", type=float, default=1000.0,
+        help="the front's TELEGRAM_SENDS_PER_SECOND (production: 30, Telegram's own limit; the echo bot has none)",
+    )  # fmt: skip
+    parser.add_argument("--profile", help="run the front under pyinstrument; its text report goes to this file")
     args = parser.parse_args()
     print(f"{load_average()} (before)")
     emulator = TelegramAPIEmulator()
@@ -122,32 +135,30 @@ async def main() -> None:
         try:
             await wait_webhook(emulator, echo, f"http://127.0.0.1:{echo_port}")
             echo_url = f"http://127.0.0.1:{echo_port}/webhook"
-            await blast(emulator, echo_url, 100, args.connections, 1_000)  # warm-up
-            for _ in range(args.rounds):
-                took = await blast(emulator, echo_url, args.updates, args.connections, 1_000)
-                results["echo"].append(args.updates / took)
-            echo.terminate()
-            echo.wait(timeout=30)
+            await blast(emulator, echo_url, 500, args.connections, 1_000)  # warm-up: every chat once
             emulator.webhook = None
             front = subprocess.Popen(  # noqa: ASYNC220
-                [sys.executable, "-m", "bot", "run"],
+                [sys.executable, *profiled(args.profile), "-m", "bot", "run"],
                 cwd=tmp,
                 env={**base_env, "PYTHONPATH": str(REPO), "DATA_DIR": str(Path(tmp) / "data"),
                      "HTTP_PORT": str(front_port), "PUBLIC_BASE_URL": f"http://127.0.0.1:{front_port}",
                      "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE": emulator.url, "TELEGRAM_MODE": "webhook",
-                     "TELEGRAM_WEBHOOK_SECRET": SECRET, "LOG_LEVEL": "WARNING"},
+                     "TELEGRAM_WEBHOOK_SECRET": SECRET, "LOG_LEVEL": "WARNING",
+                     "TELEGRAM_SENDS_PER_SECOND": str(args.sends_per_second), "SEGMENTER": "classical"},
             )  # fmt: skip
             await wait_webhook(emulator, front, f"http://127.0.0.1:{front_port}")
             url = f"http://127.0.0.1:{front_port}/webhooks/telegram"
-            await blast(emulator, url, 100, args.connections, 1_000)  # warm-up (the same users: not sign-ups)
-            for _ in range(args.rounds):
+            await blast(emulator, url, 500, args.connections, 1_000)  # warm-up: every chat signs up once
+            for _ in range(args.rounds):  # alternate, so that both meet the same load on a shared machine
+                took = await blast(emulator, echo_url, args.updates, args.connections, 1_000)
+                results["echo"].append(args.updates / took)
                 took = await blast(emulator, url, args.updates, args.connections, 1_000)
                 results["front"].append(args.updates / took)
         finally:
             for process in (echo, front):
                 if process is not None and process.poll() is None:
                     process.terminate()
-                    process.wait(timeout=30)
+                    process.wait(timeout=300 if args.profile else 30)  # a profile takes a while to write
             await emulator.stop()
     echo_rate, front_rate = statistics.median(results["echo"]), statistics.median(results["front"])
     print(

@@ -1,9 +1,12 @@
-"""Front end: resident memory after start-up and after 1,000 messages, and acknowledgement latency.
+"""Front end: resident memory after start-up, after 1,000 messages and after `--distinct` different users,
+and acknowledgement latency.
 
 Starts `python -m bot run` (web chat, embedded defaults) in a temporary DATA_DIR and talks to it over
-loopback with a bounded number of requests. Prints numbers; asserts nothing.
+loopback with a bounded number of requests. The distinct users each send one message (a sign-up) over
+`--visitors` concurrent connections: what the process keeps per user (limiter counters, caches) shows
+in its memory. Prints numbers; asserts nothing.
 
-    .venv/bin/python bench/front_end.py [--messages 1000] [--visitors 50]
+    .venv/bin/python bench/front_end.py [--messages 1000] [--visitors 50] [--distinct 10000]
 """
 
 from __future__ import annotations
@@ -69,10 +72,31 @@ async def chat(base: str, messages: int, visitors: int) -> list[float]:
     return latencies
 
 
+async def distinct_users(base: str, count: int, concurrency: int) -> float:
+    """`count` new web chat visitors, one message each; returns seconds taken."""
+    gate = asyncio.Semaphore(concurrency)
+    began = time.perf_counter()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as http:
+
+        async def visitor(n: int) -> None:
+            async with gate:  # a fresh cookie jar each: a new visitor, a new user
+                headers = {"Accept-Language": "bn-BD" if n % 2 else "en-US"}
+                jar = aiohttp.CookieJar(unsafe=True)
+                own = aiohttp.ClientSession(cookie_jar=jar, headers=headers, connector=http.connector,
+                                            connector_owner=False)  # fmt: skip
+                async with own, own.post(base + "/webchat/messages", json={"text": "credits"}) as r:
+                    await r.read()
+                    assert r.status == 200, r.status
+
+        await asyncio.gather(*(visitor(n) for n in range(count)))
+    return time.perf_counter() - began
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--visitors", type=int, default=50)
+    parser.add_argument("--distinct", type=int, default=10_000, help="then this many new users, one message each")
     args = parser.parse_args()
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
@@ -95,6 +119,11 @@ def main() -> None:
             )
             print(f"reply latency p50 {q[49] * 1000:.1f} ms, p95 {q[94] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms")
             print(f"resident memory after {len(latencies)} messages: {rss_mb(proc.pid):.1f} MB")
+            if args.distinct:
+                took = asyncio.run(distinct_users(base, args.distinct, args.visitors))
+                print(f"{args.distinct} distinct new users (one message each) in {took:.1f} s: "
+                      f"{args.distinct / took:.0f} sign-ups/s")  # fmt: skip
+                print(f"resident memory after {args.distinct} distinct users: {rss_mb(proc.pid):.1f} MB")
             torch_loaded = "torch" in Path(f"/proc/{proc.pid}/maps").read_text()
             print(f"torch mapped into the front process: {torch_loaded}")
         finally:

@@ -8,6 +8,12 @@ once; the whole run is capped by `--deadline` seconds. Afterwards it waits (boun
 audits the database. Prints numbers; asserts nothing (tests/faults asserts).
 
     .venv/bin/python bench/load.py [--users 1000] [--messages 3] [--photo-every 25] [--postgres] [--redis]
+        [--render-load]
+
+`--render-load` keeps one core rendering (a 1600x1200 photo, classical segmenter, in a loop) for as long as
+the users send: the acknowledgement latency the issue asks for is measured "while a render saturates one
+core". The CPU seconds of the front and of this harness are printed beside the latencies: on a shared
+2-core machine the harness (which plays every platform and every user) competes with the front.
 """
 
 from __future__ import annotations
@@ -15,8 +21,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +34,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.faults.stack import Stack, load_average, small_jpeg, stack  # noqa: E402
+from tests.faults.stack import REPO, Stack, load_average, small_jpeg, stack  # noqa: E402
 
 TEXTS = ["hi", "help", "credits", "সাহায্য", "/credits", "/help", "lang", "what is this?", "/redeem WRONG1", "history"]
 CHANNELS = (("web", 0.4), ("telegram", 0.3), ("whatsapp", 0.15), ("messenger", 0.15))
@@ -86,6 +94,32 @@ async def render_rate(s: Stack) -> tuple[int, float]:
     return len(rows), 60 * len(rows) / span if span > 0 else float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+RENDER_LOOP = """
+import io, sys, time
+from PIL import Image
+sys.path.insert(0, sys.argv[1])
+from render import render
+image = Image.new("RGB", (1600, 1200), (205, 208, 212))
+image.paste((40, 30, 160), (500, 300, 1100, 900))
+buffer = io.BytesIO()
+image.save(buffer, "JPEG", quality=90)
+while True:  # a render on one core for as long as the load runs (the parent stops it)
+    render(buffer.getvalue())
+"""
+
+
+def start_render_load() -> subprocess.Popen[bytes]:
+    """A render that keeps one core busy, as a photo being rendered beside the front would."""
+    env = {**os.environ, "SEGMENTER": "classical", "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-c", RENDER_LOOP, str(REPO)], env=env)
+
+
 async def run(args: argparse.Namespace) -> None:
     print(f"machine: {platform.processor() or platform.machine()}, {load_average()} (before)")
     photo = small_jpeg(args.width, args.height)
@@ -100,6 +134,10 @@ async def run(args: argparse.Namespace) -> None:
                 s.start_worker()
             gate = asyncio.Semaphore(args.concurrency)
             acks: list[tuple[str, float]] = []
+            renderer = start_render_load() if args.render_load else None
+            assert s.front is not None
+            front_pid = s.front.process.pid
+            front_cpu, own_cpu = cpu_seconds(front_pid), time.process_time()
             began = time.perf_counter()
 
             async def one(index: int, channel: str, n: int) -> None:
@@ -111,6 +149,10 @@ async def run(args: argparse.Namespace) -> None:
 
             await asyncio.gather(*(one(i, c, n) for i, (c, n) in enumerate(plan)))
             elapsed = time.perf_counter() - began
+            front_cpu, own_cpu = cpu_seconds(front_pid) - front_cpu, time.process_time() - own_cpu
+            if renderer is not None:
+                renderer.terminate()
+                renderer.wait(timeout=30)
             waited = await s.settle(timeout=args.settle)
             await asyncio.sleep(1.0)  # the last replies leave the outboxes
             result = await s.audit()
@@ -129,6 +171,11 @@ async def run(args: argparse.Namespace) -> None:
             print(
                 f"{len(acks)} updates acknowledged in {elapsed:.1f} s: {len(acks) / elapsed:.0f} updates/s; "
                 f"acknowledgement {quantiles(latencies)}; errors {len(s.failures)}"
+            )
+            print(
+                f"CPU while sending: front process {front_cpu:.1f} s ({100 * front_cpu / elapsed:.0f}% of one core), "
+                f"this harness (emulators and clients) {own_cpu:.1f} s ({100 * own_cpu / elapsed:.0f}%); "
+                f"render load: {'one core rendering 1600x1200 photos throughout' if args.render_load else 'none'}"
             )
             for channel, values in sorted(by_channel.items()):
                 print(f"  {channel:16} {len(values):5} acks, {quantiles(values)}")
@@ -160,6 +207,7 @@ def main() -> None:
     parser.add_argument("--redis", action="store_true", help="Redis queue and `python -m bot worker` processes")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--render-workers", type=int, default=1)
+    parser.add_argument("--render-load", action="store_true", help="keep one core rendering while the load runs")
     asyncio.run(run(parser.parse_args()))
 
 

@@ -185,7 +185,14 @@ def create_app(settings: Settings) -> App:
         bkash_http.add_routes(http, app.bkash)
     if isinstance(queue, MemoryJobQueue):
         app.workers = JobRunner(
-            settings, db, blobs, {c.name: c for c in app.channels}, queue.take, queue.enqueue, metrics=metrics
+            settings,
+            db,
+            blobs,
+            {c.name: c for c in app.channels},
+            queue.take,
+            queue.enqueue,
+            queued=queue.queued_ids,
+            metrics=metrics,
         )
     segmenter = choose_segmenter(settings, strict=False).describe()
     add_ops_routes(http, readiness_checks(app), metrics, info={"segmenter": segmenter})
@@ -209,7 +216,8 @@ def notifier(app: App) -> Any:
 
 
 def readiness_checks(app: App) -> dict[str, Check]:
-    """What /readyz asks: the database, Redis when configured, and the render queue."""
+    """What /readyz asks: the database, Redis when configured, the render queue, and each channel that
+    can tell whether it still receives (a `health()` that raises when it does not)."""
 
     async def database() -> None:
         async with app.db.engine.connect() as connection:
@@ -229,7 +237,18 @@ def readiness_checks(app: App) -> dict[str, Check]:
     if app.redis is not None:
         checks["redis"] = redis
     checks["queue"] = queue
+    for channel in app.channels:
+        health = getattr(channel, "health", None)  # e.g. Telegram's long polling has not gone deaf
+        if health is not None:
+            checks[channel.name] = _sync_check(health)
     return checks
+
+
+def _sync_check(health: Any) -> Check:
+    async def check() -> None:
+        health()
+
+    return check
 
 
 async def start(app: App) -> None:
@@ -313,7 +332,11 @@ async def serve(settings: Settings, stop_signals: Sequence[signal.Signals] = (si
     loop = asyncio.get_running_loop()
     for sig in stop_signals:
         loop.add_signal_handler(sig, stopping.set)
-    await start(app)
+    try:
+        await start(app)
+    except BaseException:  # a one-line start-up error: close what was opened, so nothing else is printed
+        await stop(app)
+        raise
     try:
         await stopping.wait()
         log.info("stopping: no new updates; jobs in flight have %ss to finish", STOP_GRACE_S)

@@ -1,17 +1,18 @@
 """The render queue at scale: job ids on a Redis stream through taskiq, consumed by `python -m bot worker`.
 
 The front process only `enqueue`s (a taskiq `kiq` of the job id: one XADD). Worker processes read the
-stream in one consumer group (each message goes to one worker), run `JobRunner.process(job_id)` and
-acknowledge the message by hand (taskiq's MANUAL acknowledgement) once the job row has reached an end
-state (delivered, undelivered, failed, or gone). An acknowledged message is also deleted from the stream,
-so the stream holds exactly the work not done yet and its length is the queue depth.
+stream in one consumer group (each message goes to one worker), run `JobRunner.process(job_id)` (the one
+job processor, `bot.job_processor`) and acknowledge the message by hand (taskiq's MANUAL acknowledgement)
+once the processor has returned its outcome: the row says the rest. A "retry later" is queued again when
+it is due (by that worker, or by the sweeper if it died meanwhile); a job held by another worker is that
+worker's (its heartbeat keeps the lease; if it dies, the lease runs out and the sweeper queues the job).
+An acknowledged message is also deleted from the stream, so the stream holds exactly the work not done yet
+and its length is the queue depth.
 
-A message that is not acknowledged stays pending in the group. When it has been idle for
-`redeliver_after_s` (QUEUE_REDELIVER_SECONDS, 60 s by default) any live worker claims it (XAUTOCLAIM) and
-processes it again: that is how the job of a worker that died (SIGKILL, a lost machine) is rendered by
-another one. The job row stays the truth: a redelivered message whose job another worker still holds (a
-live lease, e.g. a render slower than the redelivery time) is not acknowledged, so it is looked at again
-later, and the claim on the row makes sure a job is rendered, delivered and charged once.
+A message that is not acknowledged (its worker died: SIGKILL, a lost machine) stays pending in the group.
+When it has been idle for `redeliver_after_s` (QUEUE_REDELIVER_SECONDS, 60 s by default) any live worker
+claims it (XAUTOCLAIM) and processes it again. The sweeper adds a message only for a due job that has none
+in the stream (`queued_ids`), and only one worker sweeps per interval (a Redis lock).
 
 taskiq-redis's own `listen` only looks for idle messages right after it has read new ones, so a dead
 worker's message would wait for the next photo; `JobStreamBroker` claims idle messages on every turn,
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
@@ -32,7 +34,6 @@ from taskiq import AckableMessage, Context, TaskiqDepends
 from taskiq_redis import RedisStreamBroker
 
 from bot.workers import JobRunner
-from storage import jobs
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,22 @@ class RedisJobQueue:
         """Messages not acknowledged yet, as of this process's last enqueue or `refresh_depth`."""
         return self._depth
 
+    async def queued_ids(self) -> set[int]:
+        """The job ids that have a message in the stream (waiting, or pending with a worker)."""
+        ids: set[int] = set()
+        async with Redis(connection_pool=self.broker.connection_pool) as redis:
+            entries: Any = await redis.xrange(self.stream)
+        for _msg_id, fields in entries or []:
+            with contextlib.suppress(KeyError, ValueError, TypeError, IndexError):
+                args = json.loads(fields[b"data"])["args"]
+                ids.add(int(args[0]))
+        return ids
+
+    async def sweep_turn(self, interval_s: float) -> bool:
+        """True for the one worker that sweeps in this interval (SET NX with an expiry)."""
+        async with Redis(connection_pool=self.broker.connection_pool) as redis:
+            return bool(await redis.set(f"{self.stream}:sweeper", "1", nx=True, px=max(1, int(interval_s * 900))))
+
     async def refresh_depth(self) -> int:
         async with Redis(connection_pool=self.broker.connection_pool) as redis:
             self._depth = int(await redis.xlen(self.stream))
@@ -175,7 +192,8 @@ class RedisJobQueue:
         self._runner = runner
 
     async def handle(self, job_id: int, context: Context) -> None:
-        """Process one job; acknowledge once its row has reached an end state (else it comes back later)."""
+        """Process one job and acknowledge its message: the outcome is in the row (and a retry is queued
+        again when due). Cancelled (shutdown): the processor handed the job back and queued it anew."""
         runner = self._runner
         if runner is None:
             log.error("queue: job %s received by a process without a JobRunner; left for another worker", job_id)
@@ -187,30 +205,14 @@ class RedisJobQueue:
             try:
                 await runner.process(job_id)
             except asyncio.CancelledError:
-                await asyncio.shield(self._hand_back(runner, job_id, context))
+                await asyncio.shield(context.ack())
                 return
-            except Exception:
-                log.exception("job %s: unexpected error; its message comes back later", job_id)
+            except Exception:  # the row could not be written: the message comes back after its idle time
+                log.exception("job %s: not settled; its message comes back later", job_id)
                 return
-            if await self._finished(runner, job_id):
-                await context.ack()
-            else:
-                log.info("job %s: held elsewhere or handed back; its message comes back later", job_id)
+            await context.ack()
         finally:
             self.in_flight.pop(job_id, None)
-
-    async def _finished(self, runner: JobRunner, job_id: int) -> bool:
-        async with runner.db.transaction() as session:
-            job = await jobs.get(session, job_id)
-        return job is None or job.state not in jobs.PENDING
-
-    async def _hand_back(self, runner: JobRunner, job_id: int, context: Context) -> None:
-        """Shutdown interrupted the job: release the row and queue it again at once for another worker."""
-        async with runner.db.transaction() as session:
-            await jobs.release(session, job_id)
-        await self.task.kiq(job_id)
-        await context.ack()
-        log.info("job %s: handed back to the queue (worker stopping)", job_id)
 
 
 def _text(value: Any) -> str:

@@ -1,10 +1,14 @@
 """What runs inside a render worker process. Only this process imports the render core (and so torch).
 
-Functions take and return plain bytes and lists so they cross the process boundary cheaply.
+Functions take and return plain bytes and lists so they cross the process boundary cheaply. A photo that
+cannot be made comes back as `{"failed": code, "detail": ...}`, never as an exception: the render core's
+typed errors keep their code, and anything else the libraries raise on a hostile photo (cv2.error, a
+decoder's IndexError) is "render_error". The front never needs to import the render core to tell them apart.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +17,24 @@ RenderResult = dict[str, Any]
 "upload": (mime, bytes): the photo as stored, upright and re-encoded from pixels alone (no EXIF, GPS, XMP)}"""
 
 
+def _as_failure(work: Callable[[], RenderResult]) -> RenderResult:
+    from render.errors import RenderError
+
+    try:
+        return work()
+    except RenderError as error:
+        return {"failed": error.code, "detail": f"{type(error).__name__}: {error.detail}"[:300]}
+    except Exception as error:
+        return {"failed": "render_error", "detail": f"{type(error).__name__}: {error}"[:300]}
+
+
 def render_photo(
+    data: bytes, styles: list[str], size: str, segmenter: str, models_dir: str | None, weights: str | None
+) -> RenderResult:
+    return _as_failure(lambda: _render_photo(data, styles, size, segmenter, models_dir, weights))
+
+
+def _render_photo(
     data: bytes, styles: list[str], size: str, segmenter: str, models_dir: str | None, weights: str | None
 ) -> RenderResult:
     import render
@@ -41,6 +62,10 @@ def _pixels_only(data: bytes) -> tuple[str, bytes]:
 
 
 def compose_from_cutout(cutout_png: bytes, styles: list[str], size: str) -> RenderResult:
+    return _as_failure(lambda: _compose_from_cutout(cutout_png, styles, size))
+
+
+def _compose_from_cutout(cutout_png: bytes, styles: list[str], size: str) -> RenderResult:
     import render
 
     return _compose(render.Cutout.from_bytes(cutout_png), styles, size) | {"cutout": None}

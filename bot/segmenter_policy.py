@@ -29,9 +29,10 @@ def serves_real_users(settings: Settings) -> bool:
     )
 
 
-def choose_segmenter(settings: Settings, *, strict: bool = True) -> SegmenterChoice:
+def choose_segmenter(settings: Settings, *, strict: bool = True, serving: bool | None = None) -> SegmenterChoice:
     """The segmenter `run`/`worker` will load. `strict`: OperatorError when that would be the fallback while
-    serving real users (start-up); otherwise just the description (for /readyz)."""
+    serving real users (start-up); otherwise just the description (for /readyz). `serving`: whether this
+    process renders for sellers (a Redis `worker` always does); by default, whether a platform is configured."""
     from render.weights import is_fetched  # no torch: checksum only
 
     if settings.segmenter != "auto":
@@ -39,7 +40,7 @@ def choose_segmenter(settings: Settings, *, strict: bool = True) -> SegmenterCho
     models_dir = settings.effective_models_dir
     if is_fetched(models_dir):
         return SegmenterChoice("u2netp", fallback=False)
-    if strict and serves_real_users(settings):
+    if strict and (serves_real_users(settings) if serving is None else serving):
         raise OperatorError(
             f"no segmentation weights in MODELS_DIR={models_dir}: run `python -m bot models fetch` with the same "
             "settings, or set SEGMENTER=classical to serve the (much weaker) classical fallback on purpose"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import secrets
 from datetime import date
@@ -17,6 +19,7 @@ from storage.payments import Pack, parse_packs
 _TELEGRAM_TOKEN = re.compile(r"^\d{5,16}:[A-Za-z0-9_-]{30,64}$")
 _TELEGRAM_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _DB_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
+MIN_KEY_BYTES = 32  # FILES_KEY and DATA_DIR/files.key: every derived secret is as strong as this
 
 
 class Settings(BaseSettings):
@@ -34,6 +37,7 @@ class Settings(BaseSettings):
     telegram_mode: Literal["polling", "webhook"] = "polling"
     telegram_webhook_secret: str = ""
     telegram_bot_username: str = ""
+    telegram_sends_per_second: float = Field(default=30.0, gt=0, le=1000)
 
     whatsapp_access_token: str = ""
     whatsapp_phone_number_id: str = ""
@@ -122,6 +126,17 @@ class Settings(BaseSettings):
             raise ValueError("does not look like a bot token from @BotFather (digits, a colon, then 35 characters)")
         return value
 
+    @field_validator("files_key")
+    @classmethod
+    def _files_key(cls, value: str) -> str:
+        value = value.strip()
+        if value and len(value.encode()) < MIN_KEY_BYTES:
+            raise ValueError(
+                f"must be at least {MIN_KEY_BYTES} bytes (e.g. the output of "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`); empty = generated into DATA_DIR"
+            )
+        return value
+
     @field_validator("telegram_webhook_secret")
     @classmethod
     def _telegram_secret(cls, value: str) -> str:
@@ -200,6 +215,22 @@ class Settings(BaseSettings):
     def messenger_enabled(self) -> bool:
         return bool(self.messenger_page_access_token)
 
+    @property
+    def log_secrets(self) -> tuple[str, ...]:
+        """What no log line may show (bot.logs.RedactingFilter)."""
+        values = (
+            self.telegram_bot_token,
+            self.telegram_webhook_secret,
+            self.whatsapp_access_token,
+            self.whatsapp_app_secret,
+            self.whatsapp_verify_token,
+            self.messenger_page_access_token,
+            self.messenger_app_secret,
+            self.messenger_verify_token,
+            self.files_key,
+        )
+        return tuple(v for v in values if v)
+
     def secret_key(self, purpose: str) -> bytes:
         """A 32-byte key for `purpose`, derived from FILES_KEY or the key generated into DATA_DIR."""
         import hashlib
@@ -210,13 +241,30 @@ class Settings(BaseSettings):
 
 
 def _generated_key(data_dir: Path) -> bytes:
+    """The master key in DATA_DIR/files.key, created atomically: the whole key is written to a private
+    temporary file, then linked into place (link fails if the name exists), so a process starting at the
+    same time reads either no file or the complete key, never an empty or half-written one."""
     path = data_dir / "files.key"
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600, exist_ok=True)
-        if path.stat().st_size == 0:
-            path.write_text(secrets.token_urlsafe(32))
-    return path.read_text().strip().encode()
+        temporary = data_dir / f".files.key.{os.getpid()}.{secrets.token_hex(4)}"
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secrets.token_urlsafe(32))
+                file.flush()
+                os.fsync(file.fileno())
+            with contextlib.suppress(FileExistsError):  # another process was first: its key is the key
+                os.link(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+    key = path.read_text().strip().encode()
+    if len(key) < MIN_KEY_BYTES:
+        raise OperatorError(
+            f"{path} holds {len(key)} bytes, fewer than {MIN_KEY_BYTES}: every secret derived from it could be "
+            "guessed; restore the right key file (or move it away to generate a new one, losing stored files)"
+        )
+    return key
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -1,9 +1,10 @@
-"""Render workers: take job ids from a queue, render in a process pool, store, deliver, refund on failure.
+"""Render workers: the in-process queue, the render process pool, and the driver that runs jobs.
 
-The job row is the truth. A worker claims it (a lease), renders, stores the outputs, delivers them and
-marks the job delivered. A crash anywhere leaves the job claimable again once its lease runs out (the
-sweeper re-queues it), the debit's idempotency key keeps the charge single, and outputs already stored are
-delivered without rendering again.
+The job row is the truth and `bot.job_processor` the one place that works on it. `JobRunner` only carries
+ids: consumers take them from the in-process queue and process them; a "retry later" outcome is queued
+again when it is due; the sweeper queues the jobs nobody holds (due and not queued, or rendering with an
+expired lease), so a crash anywhere leaves nothing behind. The Redis driver (`bot.queue_redis`) uses the
+same runner for its retries and its sweeper, and taskiq for consuming.
 """
 
 from __future__ import annotations
@@ -11,45 +12,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
-import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from bot import logs, render_task
-from bot.channels.base import Channel, MediaUnavailable
+from bot import render_task
+from bot.channels.base import Channel
+from bot.job_outcomes import Outcome, RetryLater
+from bot.job_processor import JobProcessor
 from bot.settings import Settings
-from handlers.i18n import catalog
-from handlers.model import ChatAction, Progress, Reply
-from handlers.photos import batch_progress_key
-from handlers.results import failure_reply, result_replies
-from storage import jobs, ledger
+from storage import jobs
 from storage.blobs import BlobStore
 from storage.db import Database
-from storage.errors import is_transient
-from storage.models import RenderJob, StoredFile, User
-from storage.types import utcnow
 
 if TYPE_CHECKING:
     from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 3
-# Meta's customer-service window: free-form messages only within 24 hours of the user's last message.
-WINDOWED_CHANNELS = frozenset({"whatsapp", "messenger"})
-CUSTOMER_SERVICE_WINDOW = timedelta(hours=24)
-DELIVERY_RETRIES = 5
-DELIVERY_BACKOFF_S = 1.0
 SWEEP_INTERVAL_S = 30.0
-TRANSIENT_RETRY_S = 1.0
-ACCEPTED_GRACE_S = 60.0
-
-
-class JobGone(Exception):
-    """The job row vanished mid-render (the user ran /delete)."""
+SWEEP_RETRY_S = 2.0
+Queued = Callable[[], Awaitable[set[int]]]
 
 
 class MemoryJobQueue:
@@ -71,6 +55,9 @@ class MemoryJobQueue:
 
     def depth(self) -> int:
         return self._queue.qsize()
+
+    async def queued_ids(self) -> set[int]:
+        return set(self._queued)
 
 
 class RenderPool:
@@ -122,6 +109,8 @@ class RenderPool:
 
 
 class JobRunner:
+    """Drives `JobProcessor` from a queue: consumers, due retries and the sweeper."""
+
     def __init__(
         self,
         settings: Settings,
@@ -131,6 +120,8 @@ class JobRunner:
         take: Callable[[], Awaitable[int]],
         enqueue: Callable[[int], Awaitable[None]],
         *,
+        queued: Queued | None = None,
+        sweep_turn: Callable[[float], Awaitable[bool]] | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
@@ -141,237 +132,97 @@ class JobRunner:
         self.take = take
         self.enqueue = enqueue
         self.pool = RenderPool(settings)
+        self.processor = JobProcessor(settings, db, blobs, channels, self.pool, enqueue, metrics=metrics)
+        self._queued = queued
+        self._sweep_turn = sweep_turn  # several workers: only the one whose turn it is sweeps
         self._tasks: list[asyncio.Task[None]] = []
         self.in_flight: set[int] = set()  # job ids being processed by this runner now
-        self._retries: set[asyncio.Task[None]] = set()
+        self._later: dict[int, asyncio.Task[None]] = {}  # job id -> its queued-again-when-due timer
+        self.sweep_interval_s = SWEEP_INTERVAL_S
 
     async def start(self, *, consume: bool = True) -> None:
-        """Queue the pending jobs, run the consumers and the sweeper. `consume=False` runs only the sweeper:
-        a Redis worker (bot/queue_redis.py), whose queue is durable and whose messages taskiq delivers."""
+        """Run the consumers and the sweeper, whose first sweep (at once) queues the jobs accepted before a
+        restart or abandoned by a dead process. `consume=False` runs only the sweeper: a Redis worker
+        (bot/queue_redis.py), whose messages taskiq delivers."""
         if consume:
-            async with self.db.transaction() as session:
-                pending = await jobs.all_pending(session)
-            for job_id in pending:  # jobs accepted before a restart, or abandoned by a dead process
-                await self.enqueue(job_id)
             self._tasks = [
                 asyncio.create_task(self._consume(), name=f"render-{n}") for n in range(self.settings.render_workers)
             ]
-        self._tasks.append(asyncio.create_task(self._sweep(), name="render-sweeper"))
+        self._tasks.append(asyncio.create_task(self._sweeper(first_at_once=consume), name="render-sweeper"))
 
     def alive(self) -> bool:
         """The consumers are running (what /readyz calls "the queue" in the embedded mode)."""
         return any(not task.done() for task in self._tasks)
 
     async def stop(self) -> None:
-        for task in [*self._tasks, *self._retries]:
+        timers = list(self._later.values())
+        for task in [*self._tasks, *timers]:
             task.cancel()
-        await asyncio.gather(*self._tasks, *self._retries, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *timers, return_exceptions=True)
         self._tasks = []
+        self._later.clear()
         self.pool.close()
+
+    async def process(self, job_id: int) -> Outcome:
+        """Process one job; a "retry later" is queued again when it is due (by this process, or the sweeper)."""
+        self.in_flight.add(job_id)
+        try:
+            outcome = await self.processor.process(job_id)
+        finally:
+            self.in_flight.discard(job_id)
+        if isinstance(outcome, RetryLater):
+            self.retry_when_due(job_id, outcome.after_s)
+        return outcome
+
+    def retry_when_due(self, job_id: int, after_s: float) -> None:
+        if job_id in self._later:
+            return
+
+        async def later() -> None:
+            try:
+                await asyncio.sleep(after_s)
+                await self.enqueue(job_id)
+            except Exception as error:  # the queue is down: the sweeper queues it once it is back
+                log.warning("job %s: could not be queued again (%s); the sweeper will", job_id, error)
+            finally:
+                self._later.pop(job_id, None)
+
+        self._later[job_id] = asyncio.create_task(later(), name=f"retry-{job_id}")
 
     async def _consume(self) -> None:
         while True:
             job_id = await self.take()
-            self.in_flight.add(job_id)
             try:
                 await self.process(job_id)
             except asyncio.CancelledError:
-                async with self.db.transaction() as session:
-                    await jobs.release(session, job_id)  # hand it back: another worker or the next start renders it
-                log.info("job %s: handed back (stopping)", job_id)
-                if self.metrics is not None:
-                    self.metrics.job_ended("handed_back")
                 raise
-            except Exception as error:
-                if is_transient(error):  # the database or Redis blinked: try again soon, not after the lease
-                    log.warning("job %s: %s; retrying shortly", job_id, error)
-                    self._spawn(self._retry_later(job_id))
-                else:
-                    log.exception("job %s: unexpected error; it will be retried after its lease", job_id)
-            finally:
-                self.in_flight.discard(job_id)
+            except Exception:  # the row could not be written (the database is down): its lease runs out
+                log.exception("job %s: not settled; the sweeper picks it up after its lease", job_id)
 
-    async def _retry_later(self, job_id: int) -> None:
-        for attempt in range(1, 6):
-            await asyncio.sleep(TRANSIENT_RETRY_S * attempt)
-            try:
-                async with self.db.transaction() as session:
-                    await jobs.release(session, job_id)  # a claim that went through before the failure
-            except Exception as error:
-                if not is_transient(error):
-                    raise
-                continue
-            await self.enqueue(job_id)
-            return
-        log.warning("job %s: still failing; the sweeper will pick it up", job_id)
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
-        self._retries.add(task)
-        task.add_done_callback(self._retries.discard)
-
-    async def _sweep(self) -> None:
+    async def _sweeper(self, *, first_at_once: bool) -> None:
+        wait = 0.0 if first_at_once else self.sweep_interval_s
         while True:
-            await asyncio.sleep(SWEEP_INTERVAL_S)
-            async with self.db.transaction() as session:
-                stuck = await jobs.stuck(session, accepted_for_s=ACCEPTED_GRACE_S)
-            for job_id in stuck:
-                log.info("job %s: re-queued by the sweeper", job_id)
-                await self.enqueue(job_id)
-
-    async def process(self, job_id: int) -> None:
-        with logs.scope(job=job_id):
-            await self._process(job_id)
-
-    async def _process(self, job_id: int) -> None:
-        async with self.db.transaction() as session:
-            job = await jobs.claim(session, job_id, self.settings.job_lease_seconds)
-            user = await session.get(User, job.user_id) if job else None
-        if job is None or user is None:
-            return  # done, being rendered elsewhere, or its user was erased
-        if job.attempts == 1 and self.metrics is not None:
-            self.metrics.debited(job.cost)  # the photo handler debited it with the job row; this is its first claim
-        channel = self.channels.get(job.channel)
-        t = catalog(user.locale)
-        if channel is None:
-            log.error("job %s: channel %s is not running here; it waits for a process that has it", job_id, job.channel)
-            async with self.db.transaction() as session:
-                await jobs.release(session, job_id)
-            return
-        outputs = await self._stored_outputs(job)
-        if not outputs:
-            await self._send(
-                channel,
-                job,
-                [
-                    Progress(key=batch_progress_key(job.batch_key), text=t("photo-rendering")),
-                    ChatAction(action="upload_photo"),
-                ],
-                quiet=True,
-            )
+            await asyncio.sleep(wait)
+            wait = self.sweep_interval_s
             try:
-                outputs = await self._render_and_store(job, channel)
-            except BrokenProcessPool:
-                await self._after_crash(job)
-                return
-            except JobGone:
-                log.info("job %s: its user was erased during the render; nothing kept or sent", job_id)
-                return
-            except Exception as error:  # a typed render error, or media the channel cannot give us
-                code = getattr(error, "code", None) or (
-                    "media_unavailable" if isinstance(error, MediaUnavailable) else None
-                )
-                if code is None:
-                    raise
-                await self._fail(job, channel, code)
-                return
+                if self._sweep_turn is None or await self._sweep_turn(self.sweep_interval_s):
+                    await self.sweep()
+            except Exception as error:  # the database or Redis is down: try again soon
+                log.warning("sweep failed: %s", error)
+                wait = min(SWEEP_RETRY_S, self.sweep_interval_s)
+
+    async def sweep(self) -> list[int]:
+        """Queue the jobs that are due and that nobody holds: not in the queue, not being processed here,
+        not waiting for their retry here. Returns the ids queued."""
         async with self.db.transaction() as session:
-            balance = await ledger.balance(session, job.user_id)
-            fresh = await jobs.get(session, job.id or 0)
-            owner = await session.get(User, job.user_id, populate_existing=True)
-        if fresh is None or owner is None:
-            return  # erased meanwhile
-        replies = result_replies(t, fresh, outputs, balance)
-        delivered = self._window_open(job, owner) and await self._send(channel, job, replies)
-        state = jobs.DELIVERED if delivered else jobs.UNDELIVERED
-        async with self.db.transaction() as session:
-            finished = await jobs.finish(session, job.id or 0, state)
-        if finished and self.metrics is not None:
-            self.metrics.job_ended(state)
-        log.info("job %s: %s", job.id, "delivered" if delivered else "kept for /history (delivery refused)")
-
-    def _window_open(self, job: RenderJob, user: User) -> bool:
-        if job.channel not in WINDOWED_CHANNELS or utcnow() - user.last_seen_at < CUSTOMER_SERVICE_WINDOW:
-            return True
-        log.info("job %s: the user's 24-hour window is closed; the results wait in /history", job.id)
-        return False
-
-    async def _stored_outputs(self, job: RenderJob) -> list[tuple[StoredFile, bytes]]:
-        async with self.db.transaction() as session:
-            files = await jobs.files_of(session, job.id or 0, "output")
-        return [(f, self.blobs.get(f.path)) for f in files]
-
-    async def _render_and_store(self, job: RenderJob, channel: Channel) -> list[tuple[StoredFile, bytes]]:
-        if job.source_job_id:
-            async with self.db.transaction() as session:
-                cutouts = await jobs.files_of(session, job.source_job_id, "cutout")
-            if not cutouts:
-                raise MediaUnavailable("the original cutout is gone (retention)")
-            started = time.perf_counter()
-            result = await self.pool.compose(self.blobs.get(cutouts[0].path), [job.style], job.size)
-        else:
-            upload = await channel.fetch_media(job.media_file_id)
-            styles = [job.style] if job.style == "transparent" else [job.style, "transparent"]
-            started = time.perf_counter()
-            result = await self.pool.render_photo(upload, styles, job.size)
-        if self.metrics is not None:
-            self.metrics.render_time(time.perf_counter() - started)
-        stored: list[tuple[StoredFile, bytes]] = []
-        async with self.db.transaction() as session:
-            fresh = await jobs.get(session, job.id or 0)
-            if fresh is None:
-                raise JobGone(job.id)  # the user erased their data while we rendered: keep nothing
-            if result.get("upload"):
-                mime, clean = result["upload"]
-                await self._store(session, job, "upload", "original", mime, clean)
-            if result.get("cutout"):
-                await self._store(session, job, "cutout", "cutout.png", "image/png", result["cutout"])
-            for name, mime, data in result["outputs"]:
-                stored.append((await self._store(session, job, "output", name, mime, data), data))
-            fresh.hard_photo = bool(result.get("hard_photo"))
-            session.add(fresh)
-        return stored
-
-    async def _store(self, session: Any, job: RenderJob, kind: str, name: str, mime: str, data: bytes) -> StoredFile:
-        path = self.blobs.put(data)
-        return await jobs.add_file(
-            session,
-            StoredFile(user_id=job.user_id, job_id=job.id, kind=kind, name=name, mime=mime, path=path, bytes=len(data)),
-        )
-
-    async def _after_crash(self, job: RenderJob) -> None:
-        if job.attempts >= MAX_ATTEMPTS:
-            channel = self.channels.get(job.channel)
-            if channel is not None:
-                await self._fail(job, channel, "worker_crashed")
-            return
-        log.warning("job %s: the render process died (attempt %s); trying again", job.id, job.attempts)
-        async with self.db.transaction() as session:
-            await jobs.release(session, job.id or 0)
-        await self.enqueue(job.id or 0)
-
-    async def _fail(self, job: RenderJob, channel: Channel, code: str) -> None:
-        assert job.id is not None
-        async with self.db.transaction() as session:
-            if not await jobs.finish(session, job.id, jobs.FAILED, error_code=code):
-                return
-            refunded = await ledger.refund(
-                session,
-                job.user_id,
-                debit_key=jobs.debit_key(job.id),
-                key=jobs.refund_key(job.id),
-                reference="render failed",
-            )
-            user = await session.get(User, job.user_id)
-        if self.metrics is not None:
-            self.metrics.job_ended(jobs.FAILED)
-            if refunded:
-                self.metrics.refunded(job.cost)
-        log.info("job %s failed: %s (refunded: %s)", job.id, code, refunded)
-        await self._send(channel, job, [failure_reply(catalog(user.locale if user else "en"), code, refunded)])
-
-    async def _send(self, channel: Channel, job: RenderJob, replies: Sequence[Reply], *, quiet: bool = False) -> bool:
-        """Deliver with backoff; False when the platform keeps refusing (the results wait in /history)."""
-        for attempt in range(1 if quiet else DELIVERY_RETRIES):
-            try:
-                await channel.send(job.chat_id, replies)
-                return True
-            except Exception as error:  # each channel raises its own; all are worth a bounded retry
-                if quiet:
-                    log.info("job %s: status update not delivered: %s", job.id, error)
-                    return False
-                log.warning("job %s: delivery attempt %s failed: %s", job.id, attempt + 1, error)
-                await asyncio.sleep(DELIVERY_BACKOFF_S * 2**attempt)
-        if self.metrics is not None:
-            self.metrics.delivery_failed()
-        return False
+            due = await jobs.due(session)
+        if not due:
+            return []
+        held = set(self.in_flight) | set(self._later)
+        if self._queued is not None:
+            held |= await self._queued()
+        requeued = [job_id for job_id in due if job_id not in held]
+        for job_id in requeued:
+            log.info("job %s: queued by the sweeper", job_id)
+            await self.enqueue(job_id)
+        return requeued

@@ -56,6 +56,7 @@ class Context:
     session: AsyncSession  # the event's transaction: committed after the handler returns
     services: Services
     new_user: bool = False
+    deletion_pending: bool = False  # a /delete waits for its confirmation (read with the user's row)
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @property

@@ -10,7 +10,6 @@ from handlers.i18n import to_bengali_digits
 from handlers.model import Choice, Inbound, Reply, Text
 from handlers.router import Router
 from storage import giveaways, ledger, payments
-from storage.models import CreditAccount
 
 router = Router()
 
@@ -21,25 +20,24 @@ FAILED_REDEEMS_KEY = "redeem-fail:"
 
 @router.command("credits", aliases=("credit", "balance", "ক্রেডিট", "ব্যালেন্স", "ব্যালান্স", "হিসাব"))
 async def show_credits(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
-    balance = await ledger.balance(ctx.session, ctx.user_id)
+    account = await ledger.statement(ctx.session, ctx.user_id, RECENT_ENTRIES)  # one read of plain columns
+    balance = account.balance if account is not None else 0
     lines = [ctx.t("credits-balance", balance=balance, cost=ctx.config.render_cost)]
     purchased = min(balance, await payments.purchased_credits(ctx.session, ctx.user_id))
     if purchased > 0:  # spent credits count against gifts first: bought ones are what a refund could concern
         lines.append(ctx.t("credits-purchased", purchased=purchased, gifts=balance - purchased))
-    account = await ctx.session.get(CreditAccount, ctx.user_id)
     if account is not None and account.plan:
         until = account.plan_expires_at
         day = format_date(until.date(), "d MMM y", locale=ctx.locale) if until else "-"
         lines.append(
             ctx.t("credits-plan", plan=account.plan, until=to_bengali_digits(day) if ctx.locale == "bn" else day)
         )
-    entries = await ledger.recent(ctx.session, ctx.user_id, RECENT_ENTRIES)
-    if entries:
+    if account is not None and account.recent:
         lines.append(ctx.t("credits-recent"))
-        for entry in entries:
-            day = format_date(entry.created_at.date(), "d MMM", locale=ctx.locale)
+        for when, delta, kind in account.recent:
+            day = format_date(when.date(), "d MMM", locale=ctx.locale)
             day = to_bengali_digits(day) if ctx.locale == "bn" else day
-            lines.append(ctx.t("credits-entry", date=day, amount=abs(entry.delta), kind=entry.kind))
+            lines.append(ctx.t("credits-entry", date=day, amount=abs(delta), kind=kind))
     lines.append(ctx.t("credits-get-more", more=contacts.block(ctx, "page-codes", "upgrade")))
     buttons = buy.pack_buttons(ctx, event.channel)
     text = "\n".join(lines)

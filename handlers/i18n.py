@@ -72,7 +72,14 @@ class _BengaliBundle(FluentBundle):
 
 
 class Catalog:
-    """One language's messages."""
+    """One language's messages.
+
+    Formatted messages are memoised by (key, arguments): most replies (/help, menus, errors) are the same
+    few texts with the same numbers, and Fluent's resolver costs more than the rest of a /help. The memo
+    is bounded and cleared whole when full (no per-entry bookkeeping on the hot path).
+    """
+
+    MEMO_SIZE = 4096
 
     def __init__(self, lang: str, sources: Mapping[str, str]) -> None:
         self.lang = lang
@@ -85,11 +92,26 @@ class Catalog:
                 if isinstance(entry, Junk):
                     self.errors.append(f"{lang}/{name}: syntax error near {(entry.content or '')[:60]!r}")
             self.bundle.add_resource(resource)
+        self._memo: dict[tuple[Any, ...], str] = {}
 
     def has(self, key: str) -> bool:
         return self.bundle.has_message(key)
 
     def __call__(self, key: str, **args: Any) -> str:
+        try:
+            memo_key = (key, *((name, type(value), value) for name, value in sorted(args.items())))
+            return self._memo[memo_key]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable argument: format it every time
+            return self._format(key, args)
+        text = self._format(key, args)
+        if len(self._memo) >= self.MEMO_SIZE:
+            self._memo.clear()
+        self._memo[memo_key] = text
+        return text
+
+    def _format(self, key: str, args: dict[str, Any]) -> str:
         if not self.bundle.has_message(key):
             log.error("missing locale key %s/%s", self.lang, key)
             return key

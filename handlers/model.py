@@ -43,6 +43,8 @@ class Inbound:
     user_id: str  # the platform's id of the person (Telegram user id, WhatsApp BSUID/wa_id, PSID, web visitor)
     chat_id: str
     event_id: str  # Telegram update_id, WhatsApp wamid, Messenger mid, web message id
+    bot_id: str = ""  # who received it: Telegram bot id, WhatsApp phone number id, Messenger page id (event ids
+    # are unique per bot only: Telegram renumbers update_id after a quiet week; a DATA_DIR may serve another bot)
     kind: Kind
     text: str = ""
     media: tuple[MediaRef, ...] = ()

@@ -170,7 +170,7 @@ async def before_route(event: Inbound, ctx: Context) -> list[Reply]:
     command = table.parse(event.text) if table is not None and event.kind in (Kind.TEXT, Kind.COMMAND) else None
     name = command.name if command and command.known else None
     is_delete_answer = event.kind is Kind.BUTTON and (event.payload or "").startswith(DELETE_PREFIX + ":")
-    cancelled = not ctx.new_user and not is_delete_answer
+    cancelled = ctx.deletion_pending and not ctx.new_user and not is_delete_answer
     cancelled = cancelled and await privacy.cancel_deletion_request(ctx.session, ctx.user_id)
     if cancelled and name != "delete":
         notices.append(Text(text=ctx.t("delete-cancelled")))

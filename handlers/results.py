@@ -62,6 +62,14 @@ def result_replies(
     return replies
 
 
+def undelivered_reply(t: Catalog, refunded: bool) -> Text:
+    """The platform refused the images (they wait in /history): say so, and that the credit is back."""
+    text = t("photo-undelivered")
+    if refunded:
+        text += " " + t("photo-refunded")
+    return Text(text=text)
+
+
 def failure_reply(t: Catalog, code: str, refunded: bool) -> Text:
     text = t(FAILURE_KEYS.get(code, "photo-failed-other"))
     if refunded:

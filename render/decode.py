@@ -2,18 +2,20 @@
 
 The pixel cap is checked from the header, before any pixel is decoded; Pillow's decompression-bomb
 warning is an error here; truncated files are rejected; only the first frame of an animation is used.
+Any other failure while opening, counting frames, loading, transposing or converting (Pillow raises
+IndexError on a truncated GIF's frame count, pillow-heif RuntimeError "Security limit exceeded" on a
+crafted HEIF, and so on) is an `UnreadableImage`: a hostile file is that photo's failure, never a crash.
 """
 
 from __future__ import annotations
 
 import io
-import struct
 import warnings
 
 import numpy as np
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
-from render.errors import ImageTooLarge, ImageTooSmall, UnreadableImage, UnsupportedFormat
+from render.errors import ImageTooLarge, ImageTooSmall, RenderError, UnreadableImage, UnsupportedFormat
 
 MAX_PIXELS = 40_000_000
 MAX_BYTES = 60 * 1024 * 1024
@@ -54,10 +56,6 @@ def decode(data: bytes, *, max_side: int | None = None) -> Image.Image:
         raise UnreadableImage("not an image")
     if kind == "other":
         raise UnsupportedFormat("format not accepted")
-    if kind == "HEIF":
-        import pillow_heif
-
-        pillow_heif.register_heif_opener()
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
@@ -66,14 +64,25 @@ def decode(data: bytes, *, max_side: int | None = None) -> Image.Image:
             raise ImageTooLarge(str(exc)) from None
         except UnidentifiedImageError as exc:
             raise UnreadableImage(str(exc)) from None
-        except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
+        except RenderError:
+            raise
+        except MemoryError as exc:
+            raise ImageTooLarge(f"MemoryError: {exc}") from None
+        except Exception as exc:  # every decoder failure, whatever its type: see the module's docstring
             raise UnreadableImage(f"{type(exc).__name__}: {exc}") from None
-    if max_side is not None and max(image.size) > max_side:
-        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
-    return _strip(image)
+        try:
+            if max_side is not None and max(image.size) > max_side:
+                image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+            return _strip(image)
+        except Exception as exc:
+            raise UnreadableImage(f"{type(exc).__name__}: {exc}") from None
 
 
 def _open_and_load(data: bytes, kind: str, max_side: int | None) -> Image.Image:
+    if kind == "HEIF":
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
     formats = ("HEIF", "AVIF") if kind == "HEIF" else (kind,)
     image = Image.open(io.BytesIO(data), formats=[f for f in formats if f in Image.OPEN or f == kind])
     width, height = image.size

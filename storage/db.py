@@ -3,10 +3,16 @@
 SQLite (the embedded default) runs in WAL mode and opens every transaction with `BEGIN IMMEDIATE`, so two
 writers never both read a row and then both fail to upgrade their lock: they queue on `busy_timeout`.
 PostgreSQL is used as it is; the ledger's conditional UPDATEs keep it correct under concurrency.
+
+SQLite allows one writer at a time, so this process queues its own transactions on an asyncio lock (first
+come, first served) instead of letting them race for the file lock: a loser of that race sleeps in SQLite's
+busy handler (1 ms, 2 ms, ... up to 100 ms a try) while the lock sits free, which made a backlog crawl.
+`busy_timeout` still arbitrates between processes (the CLI, a second front on the same file).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,10 +25,13 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        engine = create_async_engine(
+            url, echo=echo, hide_parameters=True, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        )
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # hide_parameters: an error's text never carries the bound values (names, phone numbers) into a log.
+    return create_async_engine(url, echo=echo, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -49,6 +58,8 @@ class Database:
         self.url = url
         self.engine = create_engine(url, echo=echo)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        self._writer = asyncio.Lock() if self.engine.dialect.name == "sqlite" else None
+        self._writer_task: asyncio.Task[Any] | None = None
 
     @property
     def dialect(self) -> str:
@@ -56,9 +67,24 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session inside one transaction: committed on success, rolled back on any error."""
-        async with self._sessions() as session, session.begin():
-            yield session
+        """A session inside one transaction: committed on success, rolled back on any error.
+
+        A task that opens a second transaction inside its first passes the lock (SQLite begins lazily, at
+        the first statement, so that worked before the lock and still does; it waits on SQLite's own lock
+        only when the outer transaction has already written).
+        """
+        task = asyncio.current_task()
+        if self._writer is None or self._writer_task is task:
+            async with self._sessions() as session, session.begin():
+                yield session
+            return
+        async with self._writer:
+            self._writer_task = task
+            try:
+                async with self._sessions() as session, session.begin():
+                    yield session
+            finally:
+                self._writer_task = None
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -1,12 +1,22 @@
-"""Which failures are the infrastructure's (worth a platform's redelivery) rather than a bug of ours."""
+"""Which failures are the infrastructure's (worth a platform's redelivery) rather than a bug of ours.
+
+"Transient" is an explicit list: the database and Redis unreachable, restarting, locked or timing out, and
+the network errors of a connection (refused, reset, aborted, a broken pipe, a timeout). Anything else, a
+missing file (`FileNotFoundError`), a permission, a decoder's error, is not worth a retry: a caller that
+retried it would loop for ever.
+"""
 
 from __future__ import annotations
+
+import socket
 
 from sqlalchemy import exc as sa_exc
 
 # PostgreSQL error classes worth a retry: connection exceptions (08), operator intervention such as
 # pg_terminate_backend or a restart (57P), insufficient resources (53), serialization failure, deadlock.
 _RETRYABLE_SQLSTATES = ("08", "57P", "53", "40001", "40P01")
+# The connection-level OS errors (ConnectionError covers refused, reset, aborted and broken pipe).
+TRANSIENT_OS_ERRORS = (ConnectionError, TimeoutError, socket.gaierror)
 
 
 def _sqlstate(error: BaseException | None) -> str | None:
@@ -38,7 +48,9 @@ def _transient_itself(error: BaseException) -> bool:
         "Connection" in type(error).__name__ or type(error).__name__ in ("InterfaceError", "InternalClientError")
     ):
         return True
-    if isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError, OSError)):
+    if isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)):
+        return True
+    if isinstance(error, TRANSIENT_OS_ERRORS):
         return True
     if isinstance(error, sa_exc.DBAPIError):
         if error.connection_invalidated:

@@ -1,8 +1,15 @@
-"""Processed inbound events: the unique (channel, event id) row turns a platform's redelivery into a no-op."""
+"""Processed inbound events: the unique (channel, event key) row turns a platform's redelivery into a no-op.
+
+The key is the platform's event id prefixed with the receiving bot's id (Telegram bot id, WhatsApp phone
+number id, Messenger page id): event ids are only unique per bot. Telegram starts `update_id` afresh after a
+week without updates, and a DATA_DIR may be reused with another bot; neither may drop new messages. Rows
+older than `KEEP_DAYS` are purged hourly (platforms redeliver for at most 7 days).
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import hashlib
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,18 +19,38 @@ from storage.models import ProcessedEvent
 from storage.sql import affected, insert_ignore
 from storage.types import utcnow
 
+KEEP_DAYS = 8
+MAX_KEY_CHARS = 160  # the column's width
 
-async def claim(session: AsyncSession, channel: str, event_id: str) -> bool:
-    """True the first time an event is seen; False for a redelivery (in the same or another process)."""
+
+def event_key(event_id: str, bot: str = "") -> str:
+    key = f"{bot}:{event_id}" if bot else event_id
+    if len(key) > MAX_KEY_CHARS:  # never truncate (two ids could collide): a digest is as unique
+        key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    return key
+
+
+async def claim(session: AsyncSession, channel: str, event_id: str, *, bot: str = "") -> bool:
+    """True the first time `bot` sees an event; False for a redelivery (in the same or another process)."""
+    values = {"channel": channel, "event_id": event_key(event_id, bot), "created_at": utcnow()}
+    return bool(affected(await session.execute(insert_ignore(session, ProcessedEvent, values))))
+
+
+async def claim_many(session: AsyncSession, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Claim a batch of (channel, event key) at once: one INSERT ... ON CONFLICT DO NOTHING RETURNING; the
+    keys it returns are new, the rest are redeliveries (a key twice in `keys` is returned once)."""
+    if not keys:
+        return set()
+    now = utcnow()
+    rows = [{"channel": channel, "event_id": key, "created_at": now} for channel, key in keys]
+    table = ProcessedEvent.__table__  # type: ignore[attr-defined]
+    statement = insert_ignore(session, ProcessedEvent, rows).returning(table.c.channel, table.c.event_id)
+    return {(str(channel), str(key)) for channel, key in (await session.execute(statement)).all()}
+
+
+async def forget_older_than(session: AsyncSession, days: int, *, now: datetime | None = None) -> int:
+    """Platforms redeliver for at most 7 days (WhatsApp); older rows only take space (and index time)."""
     result = await session.execute(
-        insert_ignore(session, ProcessedEvent, {"channel": channel, "event_id": event_id, "created_at": utcnow()})
-    )
-    return bool(affected(result))
-
-
-async def forget_older_than(session: AsyncSession, days: int) -> int:
-    """Platforms redeliver for at most 7 days (WhatsApp); older rows only take space."""
-    result = await session.execute(
-        delete(ProcessedEvent).where(col(ProcessedEvent.created_at) < utcnow() - timedelta(days=days))
+        delete(ProcessedEvent).where(col(ProcessedEvent.created_at) < (now or utcnow()) - timedelta(days=days))
     )
     return affected(result)

@@ -1,14 +1,19 @@
 """Render jobs and their stored files. The job row is the truth; queues only carry its id.
 
-A worker claims a job with one conditional UPDATE (accepted, or rendering with an expired lease), so two
-workers never render the same job, and a job whose worker died is claimed again once its lease runs out.
+A worker claims a job with one conditional UPDATE (accepted and due, or rendering with an expired lease), so
+two workers never render the same job, and a job whose worker died is claimed again once its lease runs out.
+Each claim adds one to `attempts`, and that number is the claim's token: the lease is extended (heartbeat),
+checked and ended only by the holder of the claim whose `attempts` it still is, so a worker that lost its
+lease can neither deliver nor finish a job another worker took over.
+
+An `accepted` job's `lease_until` is the earliest time it may be claimed again ("retry later"), None = now.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -71,17 +76,20 @@ async def count_in_batch(session: AsyncSession, batch_key: str) -> int:
     return int(await session.scalar(query) or 0)
 
 
+def _claimable(now: datetime) -> ColumnElement[bool]:
+    due = or_(col(RenderJob.lease_until).is_(None), col(RenderJob.lease_until) <= now)
+    return or_(
+        (col(RenderJob.state) == ACCEPTED) & due,
+        (col(RenderJob.state) == RENDERING) & (col(RenderJob.lease_until) < now),
+    )
+
+
 async def claim(session: AsyncSession, job_id: int, lease_s: float) -> RenderJob | None:
+    """Take the job for `lease_s` seconds; counts an attempt. None when it is not claimable now."""
     now = utcnow()
     result = await session.execute(
         update(RenderJob)
-        .where(
-            col(RenderJob.id) == job_id,
-            or_(
-                col(RenderJob.state) == ACCEPTED,
-                (col(RenderJob.state) == RENDERING) & (col(RenderJob.lease_until) < now),
-            ),
-        )
+        .where(col(RenderJob.id) == job_id, _claimable(now))
         .values(
             state=RENDERING,
             attempts=col(RenderJob.attempts) + 1,
@@ -92,35 +100,58 @@ async def claim(session: AsyncSession, job_id: int, lease_s: float) -> RenderJob
     return await get(session, job_id) if affected(result) else None
 
 
-async def finish(session: AsyncSession, job_id: int, state: str, *, error_code: str | None = None) -> bool:
-    """Move a rendering job to its end state; False if it was not rendering (someone else finished it)."""
+def _held(job_id: int, claim_token: int | None) -> ColumnElement[bool]:
+    held = (col(RenderJob.id) == job_id) & (col(RenderJob.state) == RENDERING)
+    return held if claim_token is None else held & (col(RenderJob.attempts) == claim_token)
+
+
+async def finish(
+    session: AsyncSession, job_id: int, state: str, *, error_code: str | None = None, claim_token: int | None = None
+) -> bool:
+    """Move a rendering job to its end state; False if it was not rendering (someone else finished it), or
+    not under the claim `claim_token` (another worker took it over after our lease ran out)."""
     result = await session.execute(
         update(RenderJob)
-        .where(col(RenderJob.id) == job_id, col(RenderJob.state) == RENDERING)
+        .where(_held(job_id, claim_token))
         .values(state=state, error_code=error_code, lease_until=None, updated_at=utcnow())
     )
     return bool(affected(result))
 
 
-async def release(session: AsyncSession, job_id: int) -> None:
-    """Hand a job back to the queue (shutdown, or a retryable failure) without counting it as done."""
-    await session.execute(
-        update(RenderJob)
-        .where(col(RenderJob.id) == job_id, col(RenderJob.state) == RENDERING)
-        .values(state=ACCEPTED, lease_until=None, updated_at=utcnow())
-    )
-
-
-async def stuck(session: AsyncSession, *, accepted_for_s: float) -> list[int]:
-    """Jobs a queue may have lost: accepted long ago, or rendering with an expired lease."""
+async def release(session: AsyncSession, job_id: int, *, after_s: float = 0.0, claim_token: int | None = None) -> bool:
+    """Hand a job back (shutdown, or "try again later") without counting it as done: claimable again in
+    `after_s` seconds. The attempt it used stays counted."""
     now = utcnow()
-    query = select(col(RenderJob.id)).where(
-        or_(
-            (col(RenderJob.state) == ACCEPTED) & (col(RenderJob.updated_at) < now - timedelta(seconds=accepted_for_s)),
-            (col(RenderJob.state) == RENDERING) & (col(RenderJob.lease_until) < now),
-        )
+    result = await session.execute(
+        update(RenderJob)
+        .where(_held(job_id, claim_token))
+        .values(state=ACCEPTED, lease_until=now + timedelta(seconds=after_s) if after_s > 0 else None, updated_at=now)
     )
-    return [int(i) for i in (await session.execute(query.order_by(col(RenderJob.id)))).scalars() if i is not None]
+    return bool(affected(result))
+
+
+async def extend_lease(session: AsyncSession, job_id: int, claim_token: int, lease_s: float) -> bool:
+    """The heartbeat of a job being worked on; False when the claim is no longer ours (lease lost)."""
+    now = utcnow()
+    result = await session.execute(
+        update(RenderJob)
+        .where(_held(job_id, claim_token), col(RenderJob.lease_until) >= now)
+        .values(lease_until=now + timedelta(seconds=lease_s))
+    )
+    return bool(affected(result))
+
+
+async def holds(session: AsyncSession, job_id: int, claim_token: int) -> bool:
+    """The claim is still ours and its lease has not run out (checked right before delivering)."""
+    query = select(func.count()).where(_held(job_id, claim_token), col(RenderJob.lease_until) >= utcnow())
+    return bool(await session.scalar(query))
+
+
+async def due(session: AsyncSession) -> list[int]:
+    """Jobs that may be claimed now: accepted and due, or rendering with an expired lease. The sweeper
+    queues those among them that are not in the queue already (the drivers know what they hold)."""
+    query = select(col(RenderJob.id)).where(_claimable(utcnow())).order_by(col(RenderJob.id))
+    return [int(i) for i in (await session.execute(query)).scalars() if i is not None]
 
 
 async def all_pending(session: AsyncSession) -> list[int]:

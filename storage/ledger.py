@@ -6,6 +6,7 @@ UPDATE in the caller's transaction; nothing reads a balance and then writes it b
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import func, select, update
@@ -153,11 +154,88 @@ async def grant_signup(session: AsyncSession, user_id: int, identity_hash: str, 
     )
 
 
+async def grant_signups(session: AsyncSession, grants: list[tuple[int, str]], amount: int) -> set[int]:
+    """`grant_signup` for a batch of new users (user id, identity hash): the same rows and keys, in four
+    statements for all of them. Returns the users credited."""
+    if not grants:
+        return set()
+    await session.execute(insert_ignore(session, CreditAccount, [{"user_id": u, "balance": 0} for u, _ in grants]))
+    now = utcnow()
+    hashes = SignupGrant.__table__.c.identity_hash  # type: ignore[attr-defined]
+    rows = [{"identity_hash": h, "created_at": now} for _, h in grants]
+    claimed = set((await session.execute(insert_ignore(session, SignupGrant, rows).returning(hashes))).scalars())
+    winners = [(user_id, h) for user_id, h in grants if h in claimed]
+    if amount <= 0 or not winners:
+        return set()
+    entries = [
+        {
+            "user_id": user_id,
+            "delta": amount,
+            "kind": EntryKind.SIGNUP.value,
+            "reference": "welcome",
+            "idempotency_key": f"signup:{h}",
+            "created_at": now,
+        }
+        for user_id, h in winners
+    ]
+    keys = LedgerEntry.__table__.c.idempotency_key  # type: ignore[attr-defined]
+    recorded = set((await session.execute(insert_ignore(session, LedgerEntry, entries).returning(keys))).scalars())
+    credited = {user_id for user_id, h in winners if f"signup:{h}" in recorded}
+    if credited:
+        await session.execute(
+            update(CreditAccount)
+            .where(col(CreditAccount.user_id).in_(credited))
+            .values(balance=col(CreditAccount.balance) + amount)
+        )
+    return credited
+
+
 async def recent(session: AsyncSession, user_id: int, limit: int = 5) -> list[LedgerEntry]:
     result = await session.execute(
         select(LedgerEntry).where(col(LedgerEntry.user_id) == user_id).order_by(col(LedgerEntry.id).desc()).limit(limit)
     )
     return list(result.scalars())
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """What /credits shows: the balance, the plan, the latest entries as (when, delta, kind)."""
+
+    balance: int
+    plan: str | None
+    plan_expires_at: datetime | None
+    recent: list[tuple[datetime, int, str]]
+
+
+async def statement(session: AsyncSession, user_id: int, limit: int = 5) -> Statement | None:
+    """The account and its latest entries in one statement of plain columns (no ORM objects): /credits runs
+    on every ask. None when the user has no account."""
+    recent_ids = (
+        select(col(LedgerEntry.id))
+        .where(col(LedgerEntry.user_id) == user_id)
+        .order_by(col(LedgerEntry.id).desc())
+        .limit(limit)
+        .scalar_subquery()
+    )
+    query = (
+        select(
+            col(CreditAccount.balance),
+            col(CreditAccount.plan),
+            col(CreditAccount.plan_expires_at),
+            col(LedgerEntry.created_at),
+            col(LedgerEntry.delta),
+            col(LedgerEntry.kind),
+        )
+        .outerjoin(LedgerEntry, col(LedgerEntry.id).in_(recent_ids))
+        .where(col(CreditAccount.user_id) == user_id)
+        .order_by(col(LedgerEntry.id).desc())
+    )
+    rows = (await session.execute(query)).all()
+    if not rows:
+        return None
+    balance, plan, until = rows[0][0], rows[0][1], rows[0][2]
+    recent = [(when, int(delta), str(kind)) for _, _, _, when, delta, kind in rows if when is not None]
+    return Statement(balance=int(balance), plan=plan, plan_expires_at=until, recent=recent)
 
 
 async def drift(session: AsyncSession) -> list[Drift]:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_, select
 from sqlmodel import col
 
-from storage import webchat
+from storage import events, webchat
 from storage.blobs import BlobStore
 from storage.db import Database
 from storage.models import StoredFile
@@ -33,9 +33,13 @@ class PurgeCounts:
     uploads: int = 0
     outputs: int = 0
     orphans: int = 0
+    events: int = 0
 
     def __str__(self) -> str:
-        return f"{self.uploads} uploads, {self.outputs} outputs/cutouts, {self.orphans} orphan blobs"
+        return (
+            f"{self.uploads} uploads, {self.outputs} outputs/cutouts, {self.orphans} orphan blobs, "
+            f"{self.events} processed-event records"
+        )
 
 
 async def purge(
@@ -55,7 +59,9 @@ async def purge(
         blobs.delete(path)
     uploads = sum(1 for kind, _ in rows if kind in UPLOAD_KINDS)
     orphans = await _sweep_orphans(db, blobs)
-    counts = PurgeCounts(uploads=uploads, outputs=len(rows) - uploads, orphans=orphans)
+    async with db.transaction() as session:  # past every platform's redelivery window
+        forgotten = await events.forget_older_than(session, events.KEEP_DAYS, now=now)
+    counts = PurgeCounts(uploads=uploads, outputs=len(rows) - uploads, orphans=orphans, events=forgotten)
     log.info("retention purge: %s", counts)
     return counts
 

@@ -13,8 +13,11 @@ def affected(result: Any) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def insert_ignore(session: AsyncSession, table: Any, values: dict[str, Any]) -> Any:
-    """`INSERT ... ON CONFLICT DO NOTHING`: the unique constraint decides, with no read-check-write race."""
+def insert_ignore(session: AsyncSession, table: Any, values: dict[str, Any] | list[dict[str, Any]]) -> Any:
+    """`INSERT ... ON CONFLICT DO NOTHING`: the unique constraint decides, with no read-check-write race.
+    A list of rows makes one multi-row INSERT (a batch of events claimed in one statement)."""
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     module: Any = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(table).values(**values).on_conflict_do_nothing()
+    statement = module.insert(table)
+    statement = statement.values(values) if isinstance(values, list) else statement.values(**values)
+    return statement.on_conflict_do_nothing()

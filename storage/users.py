@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.models import User
+from storage.models import DeletionRequest, User
 from storage.sql import affected, insert_ignore
 from storage.types import utcnow
 
@@ -36,34 +38,114 @@ class Identity:
         return hmac.new(key, str(self).encode(), hashlib.sha256).hexdigest()
 
 
+TOUCH_AFTER = timedelta(minutes=5)
+"""`last_seen_at` is rewritten at most this often: a message inside it costs no UPDATE. The stored time can
+lag by this much, so a 24-hour reply window computed from it closes early, never late."""
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """A user writing to us: their row (attached to the session), whether this message created it, and
+    whether a `/delete` was waiting for its confirmation."""
+
+    user: User
+    created: bool
+    deletion_pending: bool
+
+
+def _with_deletion_request(identity: Identity) -> Any:
+    return (
+        select(User, col(DeletionRequest.created_at))
+        .outerjoin(DeletionRequest, col(DeletionRequest.user_id) == col(User.id))
+        .where(col(User.channel) == identity.channel, col(User.external_id) == identity.external_id)
+    )
+
+
+async def arrive(session: AsyncSession, identity: Identity, *, locale: str, display_name: str | None) -> Arrival:
+    """One SELECT for a returning user (the row and any pending /delete together); an UPDATE only when
+    something changed. A first message inserts (ON CONFLICT DO NOTHING: two first messages at once make one
+    row) and selects again."""
+    row = (await session.execute(_with_deletion_request(identity))).first()
+    created = False
+    if row is None:
+        now = utcnow()
+        values = {
+            "channel": identity.channel,
+            "external_id": identity.external_id,
+            "locale": locale,
+            "display_name": display_name,
+            "created_at": now,
+            "last_seen_at": now,
+        }
+        created = bool(affected(await session.execute(insert_ignore(session, User, values))))
+        row = (await session.execute(_with_deletion_request(identity))).first()
+        assert row is not None
+    user, pending = row[0], row[1] is not None
+    if not created:
+        touch(user, display_name)
+    return Arrival(user=user, created=created, deletion_pending=pending)
+
+
+def touch(user: User, display_name: str | None) -> None:
+    """A returning user wrote: what changes on their row (flushed with the transaction, if anything did)."""
+    now = utcnow()
+    if user.unreachable:
+        user.unreachable = False  # they wrote to us, so they can be reached again
+    if now - user.last_seen_at >= TOUCH_AFTER:
+        user.last_seen_at = now
+    if display_name and display_name != user.display_name:
+        user.display_name = display_name
+
+
+async def create_many(
+    session: AsyncSession, newcomers: list[tuple[Identity, str, str | None]]
+) -> dict[Identity, tuple[User, bool, bool]]:
+    """First messages of a batch: (identity, locale, display name) -> (row, created here, /delete pending).
+    One multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING and one SELECT for all of them; a row another
+    process created meanwhile is found, not created (then it is a returning user)."""
+    if not newcomers:
+        return {}
+    now = utcnow()
+    rows = [
+        {
+            "channel": identity.channel,
+            "external_id": identity.external_id,
+            "locale": locale,
+            "display_name": display_name,
+            "created_at": now,
+            "last_seen_at": now,
+        }
+        for identity, locale, display_name in newcomers
+    ]
+    table = User.__table__  # type: ignore[attr-defined]
+    statement = insert_ignore(session, User, rows).returning(table.c.channel, table.c.external_id)
+    inserted = {Identity(str(c), str(e)) for c, e in (await session.execute(statement)).all()}
+    found = await find_many(session, [identity for identity, _, _ in newcomers])
+    return {identity: (user, identity in inserted, pending) for identity, (user, pending) in found.items()}
+
+
+async def find_many(session: AsyncSession, identities: list[Identity]) -> dict[Identity, tuple[User, bool]]:
+    """Returning users of a batch in one SELECT: each row and whether a /delete waits for confirmation.
+    Identities not in the result have never written (or were erased): `arrive` creates them one by one."""
+    if not identities:
+        return {}
+    query = (
+        select(User, col(DeletionRequest.created_at))
+        .outerjoin(DeletionRequest, col(DeletionRequest.user_id) == col(User.id))
+        .where(tuple_(col(User.channel), col(User.external_id)).in_([(i.channel, i.external_id) for i in identities]))
+    )
+    found: dict[Identity, tuple[User, bool]] = {}
+    for user, requested in (await session.execute(query)).all():
+        found[Identity(user.channel, user.external_id)] = (user, requested is not None)
+    return found
+
+
 async def get_or_create(
     session: AsyncSession, identity: Identity, *, locale: str, display_name: str | None
 ) -> tuple[User, bool]:
     """The user's row and whether this call created it."""
-    result = await session.execute(
-        insert_ignore(
-            session,
-            User,
-            {
-                "channel": identity.channel,
-                "external_id": identity.external_id,
-                "locale": locale,
-                "display_name": display_name,
-                "created_at": utcnow(),
-                "last_seen_at": utcnow(),
-            },
-        )
-    )
-    created = bool(affected(result))
-    user = await find(session, identity)
-    assert user is not None
-    if not created:
-        user.last_seen_at = utcnow()
-        user.unreachable = False  # they wrote to us, so they can be reached again
-        if display_name and display_name != user.display_name:
-            user.display_name = display_name
-        session.add(user)
-    return user, created
+    arrival = await arrive(session, identity, locale=locale, display_name=display_name)
+    return arrival.user, arrival.created
 
 
 async def find(session: AsyncSession, identity: Identity) -> User | None:

@@ -9,6 +9,7 @@ Payload shapes: tests/specs/meta-examples/messenger_webhook_examples.json.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -20,13 +21,12 @@ from typing import Any
 import httpx
 from aiohttp import web
 
-from bot.channels.base import MediaUnavailable
+from bot import logs
+from bot.channels.base import MediaUnavailable, Refused
 from bot.channels.meta import (
     GraphError,
     MetaChannel,
-    OutsideWindow,
-    TooLarge,
-    Unreachable,
+    contract_error,
     download_capped,
     has_bengali,
     signed_payload,
@@ -83,15 +83,15 @@ class MessengerChannel(MetaChannel):
 
     async def send(self, chat_id: str, replies: Sequence[Reply]) -> None:
         if not self.window.is_open(chat_id):
-            log.info("messenger %s: outside the 24-hour window, %d replies not sent", chat_id, len(replies))
-            raise OutsideWindow("the user last wrote more than 24 hours ago", code=10, subcode=2018278)
-        try:
-            for reply in replies:
-                await self.send_reply(chat_id, reply)
-        except Unreachable:
-            async with self._dispatcher.services.db.transaction() as session:
-                await users.mark_unreachable(session, users.Identity(self.name, chat_id))
-            raise
+            log.info(
+                "messenger %s: outside the 24-hour window, %d replies not sent", logs.pseudonym(chat_id), len(replies)
+            )
+            raise Refused("outside the 24-hour window: the user last wrote more than 24 hours ago")
+        await self.deliver(chat_id, replies)
+
+    async def on_unreachable(self, chat_id: str) -> None:
+        async with self._dispatcher.services.db.transaction() as session:
+            await users.mark_unreachable(session, users.Identity(self.name, chat_id))
 
     async def fetch_media(self, file_id: str) -> bytes:
         """`file_id` is the attachment URL (it expires; a 403/404 means it is gone)."""
@@ -101,8 +101,8 @@ class MessengerChannel(MetaChannel):
             self._cdn = httpx.AsyncClient(timeout=30, follow_redirects=True)
         try:
             return await download_capped(self._cdn, file_id)
-        except (TooLarge, GraphError, httpx.HTTPError) as exc:
-            raise MediaUnavailable(f"attachment: {exc}") from exc
+        except Exception as exc:  # the channel contract: MediaUnavailable (expired, too large) or Unavailable
+            raise contract_error(exc, media=True) from None
 
     # Webhooks -----------------------------------------------------------------------------------
 
@@ -111,8 +111,10 @@ class MessengerChannel(MetaChannel):
         if isinstance(payload, web.Response):
             return payload
         for entry in _dicts(payload.get("entry")):
+            page = str(entry.get("id") or "")  # mids are keyed by the page that received them
             for item in _dicts(entry.get("messaging")):
                 for event in parse_messaging(item):
+                    event = dataclasses.replace(event, bot_id=page)
                     self.window.touch(event.chat_id, event.received_at.timestamp())
                     replies = await self._dispatcher.dispatch(event)
                     if replies:  # [] for a redelivery: it was answered the first time
@@ -166,8 +168,7 @@ class MessengerChannel(MetaChannel):
 
     async def _file(self, chat_id: str, item: Image | Document) -> None:
         if len(item.data) > ATTACHMENT_LIMIT:
-            log.error("messenger %s: %s is %d bytes, over the attachment limit", chat_id, item.name, len(item.data))
-            return
+            raise Refused(f"a file of {len(item.data)} bytes is over Messenger's attachment limit")
         kind = "image" if isinstance(item, Image) and item.mime.startswith("image/") else "file"
         attachment = {"type": kind, "payload": {"is_reusable": False}}
         uploaded = await self.graph.upload(

@@ -13,13 +13,15 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx
 from aiohttp import web
 
+from bot import logs
 from bot.channels import text as text_rules
+from bot.channels.base import ChannelError, MediaUnavailable, Refused, Unavailable
 from handlers.model import Album, ChatAction, Choice, Document, Image, Link, Progress, Reply, Text
 
 if TYPE_CHECKING:
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 WINDOW_SECONDS = 24 * 3600
 MAX_MEDIA_BYTES = 20 * 1024 * 1024
+RETRY_LATER_S = 5.0
 
 
 # Webhooks ---------------------------------------------------------------------------------------
@@ -115,6 +118,21 @@ class ServerError(GraphError):
 RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, 80007, 130429, 131056})
 OUTSIDE_WINDOW = frozenset({(131047, 0), (10, 2018278)})
 UNREACHABLE = frozenset({(551, 0), (200, 1545041), (10, 2018108), (131026, 0)})
+
+
+def contract_error(error: BaseException, *, media: bool = False) -> ChannelError:
+    """A Graph or transport failure in the terms of the channel contract (bot/channels/base.py)."""
+    if isinstance(error, ChannelError):
+        return error
+    refused: type[Refused] = MediaUnavailable if media else Refused
+    if isinstance(error, RateLimited | ServerError):
+        return Unavailable(str(error), retry_after=RETRY_LATER_S)
+    if isinstance(error, GraphError | TooLarge):
+        return refused(str(error))
+    if isinstance(error, httpx.InvalidURL | httpx.UnsupportedProtocol | httpx.TooManyRedirects):
+        return refused(type(error).__name__)
+    # The network, a timeout, an answer that is not JSON, anything unknown: try again later (bounded).
+    return Unavailable(f"{type(error).__name__}: {error}", retry_after=RETRY_LATER_S)
 
 
 def error_from(status: int, body: Any) -> GraphError:
@@ -286,10 +304,10 @@ class Outbox:
             try:
                 async with lock:
                     await work()
-            except (GraphError, httpx.HTTPError) as error:
-                log.warning("delivery to %s failed: %s", chat_id, error)
+            except ChannelError as error:
+                log.warning("delivery to %s failed: %s", logs.pseudonym(chat_id), error)
             except Exception:  # a bug in one delivery must not go unseen in a task nobody awaits
-                log.exception("delivery to %s failed", chat_id)
+                log.exception("delivery to %s failed", logs.pseudonym(chat_id))
             finally:
                 self._pending[chat_id] -= 1
                 if not self._pending[chat_id]:
@@ -346,6 +364,29 @@ class MetaChannel:
         if self._graph is not None:
             await self._graph.aclose()
             self._graph = None
+
+    async def deliver(self, chat_id: str, replies: Sequence[Reply]) -> None:
+        """Each reply in order; a failed one never drops those after it. Returns only when Meta accepted
+        every reply, else raises the first failure (Unavailable before Refused). An unreachable user
+        (blocked the page) stops the rest: nothing more can reach them."""
+        failures: list[ChannelError] = []
+        for reply in replies:
+            try:
+                await self.send_reply(chat_id, reply)
+            except Unreachable as error:
+                await self.on_unreachable(chat_id)
+                raise Refused(str(error)) from None
+            except OutsideWindow as error:  # the rest would be refused alike
+                raise Refused(str(error)) from None
+            except Exception as error:
+                failure = contract_error(error)
+                log.warning("%s reply to %s not delivered: %s", self.name, logs.pseudonym(chat_id), failure)
+                failures.append(failure)
+        if failures:
+            raise next((f for f in failures if isinstance(f, Unavailable)), failures[0])
+
+    async def on_unreachable(self, chat_id: str) -> None:
+        """The platform says the user cannot be messaged any more (Messenger marks them)."""
 
     async def send_reply(self, chat_id: str, reply: Reply) -> None:
         """One reply, in the terms both platforms share; the platform-specific calls are the hooks below."""

@@ -14,29 +14,23 @@ import base64
 import dataclasses
 import hmac
 import logging
-from collections.abc import Coroutine, Iterable, Sequence
+import time
+from collections.abc import Awaitable, Coroutine, Iterable, Sequence
 from typing import Any
 
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import (
-    ClientDecodeError,
-    TelegramAPIError,
-    TelegramBadRequest,
-    TelegramNetworkError,
-    TelegramRetryAfter,
-    TelegramServerError,
-    TelegramUnauthorizedError,
-)
+from aiogram.exceptions import ClientDecodeError, TelegramRetryAfter, TelegramUnauthorizedError
 from aiogram.methods import AnswerCallbackQuery
 from aiohttp import web
 from pydantic import ValidationError
 
 from bot.channels import telegram_menu, telegram_pay
-from bot.channels.base import MediaUnavailable
+from bot.channels.base import ChannelError, MediaUnavailable, Refused, Unavailable
 from bot.channels.telegram_convert import to_inbound
-from bot.channels.telegram_send import TelegramSender
+from bot.channels.telegram_errors import classify, describe
+from bot.channels.telegram_send import Pace, TelegramSender
 from bot.errors import OperatorError
 from bot.settings import Settings
 from handlers.dispatcher import Dispatcher
@@ -55,6 +49,9 @@ STOP_GRACE_S = 10.0
 GET_FILE_TRIES = 4  # getFile answering 429/5xx: retried (retry_after, or a short backoff) before giving up
 GET_FILE_BACKOFF_S = 0.5
 MAX_RETRY_AFTER_S = 30.0
+POLL_BACKOFF_S = 0.5
+POLL_MAX_BACKOFF_S = 30.0
+POLL_STALE_S = 60.0  # /readyz turns 503 after poll_timeout_s + this without a completed getUpdates
 
 
 class TelegramChannel:
@@ -66,9 +63,12 @@ class TelegramChannel:
         self._dispatcher = dispatcher
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
         self.bot = Bot(settings.telegram_bot_token, session=session)
-        self.sender = TelegramSender(self.bot, self._mark_unreachable)
+        self._bot_id = str(self.bot.id)
+        pace = Pace(settings.telegram_sends_per_second)
+        self.sender = TelegramSender(self.bot, self._mark_unreachable, pace=pace)
         self._secret = settings.telegram_webhook_secret or _derived_secret(settings)
         self._poller: asyncio.Task[None] | None = None
+        self.last_poll = time.monotonic()
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # Channel protocol ---------------------------------------------------------------------------
@@ -78,20 +78,38 @@ class TelegramChannel:
             app.router.add_post(WEBHOOK_PATH, self.webhook)
 
     async def start(self) -> None:
+        """Each platform step either works, warns (the bot can go on), or stops start-up with one line."""
         if not self._settings.telegram_bot_username:
             await self._learn_username()
         await telegram_menu.install(self.bot, self._dispatcher.router.table)
         if self._settings.telegram_mode == "webhook":
-            await self.bot.set_webhook(
-                url=self._settings.public_base_url + WEBHOOK_PATH,
-                secret_token=self._secret,
-                allowed_updates=ALLOWED_UPDATES,
-            )
+            try:
+                await self.bot.set_webhook(
+                    url=self._settings.public_base_url + WEBHOOK_PATH,
+                    secret_token=self._secret,
+                    allowed_updates=ALLOWED_UPDATES,
+                )
+            except Exception as error:
+                raise OperatorError(f"telegram setWebhook failed: {describe(error)}") from None
             log.info("telegram: webhook registered at %s%s", self._settings.public_base_url, WEBHOOK_PATH)
         else:
-            await self.bot.delete_webhook(drop_pending_updates=False)
+            try:
+                await self.bot.delete_webhook(drop_pending_updates=False)
+            except Exception as error:  # polling still runs; a webhook left set shows up there as 409s
+                log.warning("telegram deleteWebhook failed, polling anyway: %s", describe(error))
+            self.last_poll = time.monotonic()
             self._poller = asyncio.create_task(self._poll(), name="telegram-polling")
             log.info("telegram: long polling")
+
+    def health(self) -> None:
+        """/readyz: raises when long polling has not completed a getUpdates for too long (or stopped)."""
+        if self._poller is None:
+            return  # webhook mode, or not started: Telegram comes to us
+        if self._poller.done():
+            raise RuntimeError("telegram polling has stopped")
+        silent = time.monotonic() - self.last_poll
+        if silent > self.poll_timeout_s + POLL_STALE_S:
+            raise RuntimeError(f"telegram getUpdates has not succeeded for {silent:.0f} s")
 
     async def stop_receiving(self) -> None:
         """Shutdown's first step: take no more updates (unconfirmed ones are redelivered, and deduplicated)."""
@@ -112,6 +130,7 @@ class TelegramChannel:
         await self.sender.send(chat_id, replies)
 
     async def fetch_media(self, file_id: str) -> bytes:
+        """The user's file; raises MediaUnavailable (a Refused) or Unavailable, nothing else."""
         file = await self._get_file(file_id)
         if file.file_size is not None and file.file_size > MAX_DOWNLOAD_BYTES:
             raise MediaUnavailable(f"file of {file.file_size} bytes is over Telegram's 20 MB download limit")
@@ -119,8 +138,8 @@ class TelegramChannel:
             raise MediaUnavailable("telegram gave no file path")
         try:
             data = await self.bot.download_file(file.file_path)
-        except (TelegramAPIError, OSError) as error:
-            raise MediaUnavailable(f"telegram download failed: {error}") from error
+        except Exception as error:  # the file server's 502 is Unavailable, its 404 MediaUnavailable
+            raise classify(error, media=True) from None
         if data is None:
             raise MediaUnavailable("telegram download returned nothing")
         return data.read()
@@ -129,19 +148,17 @@ class TelegramChannel:
         """getFile, retried on 429 (after retry_after) and 5xx/network errors: a transient refusal must not
         leave the job waiting for its lease to run out (JOB_LEASE_SECONDS) before anyone tries again."""
         for attempt in range(GET_FILE_TRIES):
-            last = attempt == GET_FILE_TRIES - 1
             try:
                 return await self.bot.get_file(file_id)
-            except TelegramBadRequest as error:
-                raise MediaUnavailable(f"telegram getFile refused: {error.message}") from error
-            except TelegramRetryAfter as error:
-                if last:
-                    raise
-                await asyncio.sleep(min(float(error.retry_after), MAX_RETRY_AFTER_S))
-            except (TelegramServerError, TelegramNetworkError):
-                if last:
-                    raise
-                await asyncio.sleep(GET_FILE_BACKOFF_S * 2**attempt)
+            except Exception as error:
+                failure = classify(error, media=True)
+                if isinstance(failure, Refused) or attempt == GET_FILE_TRIES - 1:
+                    raise failure from None
+                assert isinstance(failure, Unavailable)
+                wait = failure.retry_after if isinstance(error, TelegramRetryAfter) else GET_FILE_BACKOFF_S * 2**attempt
+                if wait > MAX_RETRY_AFTER_S:
+                    raise failure from None
+                await asyncio.sleep(wait)
         raise AssertionError("unreachable")
 
     # Receiving ----------------------------------------------------------------------------------
@@ -168,7 +185,7 @@ class TelegramChannel:
         """Dispatch one update; its replies are sent afterwards, in the background, in order for the chat."""
         if update.callback_query is not None:  # always, so the button stops spinning
             query = AnswerCallbackQuery(callback_query_id=update.callback_query.id)
-            self._spawn(self.sender.call(str(update.callback_query.from_user.id), query))
+            self._spawn(self._background(self.sender.call(str(update.callback_query.from_user.id), query)))
         member = update.my_chat_member
         if member is not None and member.chat.type == "private":
             chat_id = str(member.chat.id)
@@ -183,10 +200,11 @@ class TelegramChannel:
         event = to_inbound(update)
         if event is None:
             return
+        event = dataclasses.replace(event, bot_id=self._bot_id)  # update ids are unique per bot only
         self.sender.reachable(event.chat_id)
         replies = await self._dispatcher.dispatch(event)
         if replies:
-            self._spawn(self.sender.send(event.chat_id, replies))
+            self._spawn(self._background(self.sender.send(event.chat_id, replies)))
 
     async def _payment(self, update: Any) -> bool:
         """Stars (telegram_pay): pre-checkout answered at once, a successful payment settled; True if handled."""
@@ -202,23 +220,34 @@ class TelegramChannel:
         return True
 
     async def _poll(self) -> None:
+        """Never ends but by cancellation: any failure (an HTML page from a proxy, a 401, a bug) is logged and
+        backed off; `health` turns /readyz to 503 while getUpdates keeps failing."""
         offset: int | None = None
         failures = 0
         while True:
             try:
                 updates = await self._get_updates(offset)
                 failures = 0
+                self.last_poll = time.monotonic()
+            except asyncio.CancelledError:
+                raise
             except TelegramRetryAfter as error:
-                await asyncio.sleep(error.retry_after)
+                await asyncio.sleep(min(float(error.retry_after), POLL_MAX_BACKOFF_S))
                 continue
-            except (TelegramAPIError, OSError, TimeoutError) as error:
+            except Exception as error:
                 failures += 1
-                log.warning("telegram getUpdates failed (%d in a row): %s", failures, error)
-                await asyncio.sleep(min(2.0**failures, 30.0))
+                log.warning("telegram getUpdates failed (%d in a row): %s", failures, describe(error))
+                await asyncio.sleep(min(POLL_BACKOFF_S * 2.0**failures, POLL_MAX_BACKOFF_S))
                 continue
             if not updates:
                 continue
-            unrecorded = await self._handle_batch(updates)
+            try:
+                unrecorded = await self._handle_batch(updates)
+            except Exception:  # _handle_batch guards each update; this is a last net, the batch comes again
+                log.exception("telegram: a batch of updates failed; it is read again")
+                failures += 1
+                await asyncio.sleep(min(POLL_BACKOFF_S * 2.0**failures, POLL_MAX_BACKOFF_S))
+                continue
             if unrecorded is None:
                 offset = max(u.update_id for u in updates) + 1
                 continue
@@ -226,7 +255,7 @@ class TelegramChannel:
             # sends them again (those recorded meanwhile are deduplicated), and give the service a moment.
             offset = unrecorded
             failures += 1
-            await asyncio.sleep(min(2.0**failures, 30.0))
+            await asyncio.sleep(min(POLL_BACKOFF_S * 2.0**failures, POLL_MAX_BACKOFF_S))
 
     async def _get_updates(self, offset: int | None) -> list[Any]:
         try:
@@ -280,6 +309,13 @@ class TelegramChannel:
 
         return Update.model_validate(data, context={"bot": self.bot})
 
+    async def _background(self, work: Awaitable[Any]) -> None:
+        """Replies sent after the update was handled: a refusal is logged (the sender already tried the rest)."""
+        try:
+            await work
+        except ChannelError as error:
+            log.info("telegram replies not all delivered: %s", error)
+
     def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(work)
         self._tasks.add(task)
@@ -292,10 +328,10 @@ class TelegramChannel:
     async def _learn_username(self) -> None:
         try:
             me = await self.bot.get_me()
-        except TelegramUnauthorizedError as error:
-            raise OperatorError("TELEGRAM_BOT_TOKEN was refused by Telegram (getMe: unauthorized)") from error
-        except (TelegramAPIError, OSError) as error:
-            log.warning("telegram getMe failed, deep links will lack the bot's name: %s", error)
+        except TelegramUnauthorizedError:
+            raise OperatorError("TELEGRAM_BOT_TOKEN was refused by Telegram (getMe: unauthorized)") from None
+        except Exception as error:  # an HTML page, a timeout: the bot still works, its deep links lack the name
+            log.warning("telegram getMe failed, deep links will lack the bot's name: %s", describe(error))
             return
         if me.username:
             services = self._dispatcher.services

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
 from aiogram.types import BotCommand, BotCommandScopeDefault
 
+from bot.channels.telegram_errors import describe
 from handlers.commands import CommandTable
 from handlers.i18n import catalog
 
@@ -37,5 +37,5 @@ async def install(bot: Bot, table: CommandTable) -> None:
             await bot.set_my_short_description(
                 t("tg-short-description")[:MAX_SHORT_DESCRIPTION], language_code=language_code
             )
-        except (TelegramAPIError, TelegramNetworkError) as error:
-            log.warning("telegram menu for %s not installed: %s", lang, error)
+        except Exception as error:  # any answer at all (an HTML page, a 401): the bot goes on without a menu
+            log.warning("telegram menu for %s not installed (setMyCommands): %s", lang, describe(error))

@@ -6,8 +6,12 @@
   where Telegram's recompression costs nothing); anything else (PNG with alpha, large files) as a document.
 - Album: sendMediaGroup for runs of 2-10 items of one family (photos do not mix with documents).
 - Progress: the first status of a (chat, key) is sent, later ones edit that message.
-- Errors: 429 waits `retry_after` in that chat's turn and retries (bounded); 403 marks the chat unreachable and
-  drops what was left for it; 400 is logged with the method and ids/lengths only, never the text.
+- Errors (the channel contract): a short 429 waits `retry_after` in that chat's turn and retries, a 5xx or a
+  network error retries twice with a short backoff; what still fails becomes `Unavailable` (with the delay
+  to wait), and every refusal (400, 401, 404, 409, too large) `Refused`. One failed reply never drops the
+  replies after it: `send` tries each, then raises the first failure (Unavailable before Refused), so the
+  job processor knows the delivery was not whole. 403 marks the chat unreachable; nothing more is tried
+  for it. Logs say the method and ids/lengths only, never the text; chats appear as keyed hashes.
   A global pace (a burst of 30, then 30 calls a second) keeps the bot under Telegram's overall limit.
 """
 
@@ -20,13 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from aiogram import Bot
-from aiogram.exceptions import (
-    TelegramBadRequest,
-    TelegramForbiddenError,
-    TelegramNetworkError,
-    TelegramRetryAfter,
-    TelegramServerError,
-)
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
 from aiogram.methods import (
     EditMessageText,
     SendChatAction,
@@ -46,8 +44,12 @@ from aiogram.types import (
     Message,
 )
 
+from bot import logs
 from bot.channels import telegram_pay
+from bot.channels.base import ChannelError, Refused, Unavailable
 from bot.channels.telegram_convert import MAX_CALLBACK_DATA, MAX_CAPTION, escape, split_text, truncate
+from bot.channels.telegram_errors import classify
+from bot.channels.telegram_errors import describe as describe_error
 from handlers.model import Album, ChatAction, Choice, Document, Image, Invoice, Link, Progress, Reply, Text
 
 log = logging.getLogger(__name__)
@@ -55,9 +57,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
 MEDIA_GROUP_MAX = 10
-MAX_ATTEMPTS = 5
-MAX_RETRY_WAIT_S = 60.0
+MAX_ATTEMPTS = 3
+MAX_RETRY_WAIT_S = 10.0  # a longer 429 is the job's "retry later", not a wait that holds the chat's turn
+BACKOFF_S = 0.5
 PROGRESS_MEMORY = 10_000
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)  # built once: a pydantic model costs more than the send's own work
 CHAT_ACTIONS = frozenset({"typing", "upload_photo", "upload_document", "upload_video", "choose_sticker"})
 Unreachable = Callable[[str], Awaitable[None]]
 
@@ -93,21 +97,31 @@ class TelegramSender:
         self.blocked.discard(chat_id)
 
     async def send(self, chat_id: str, replies: Sequence[Reply]) -> None:
-        """Deliver in order; concurrent calls for one chat queue behind each other (asyncio locks are FIFO)."""
+        """Deliver in order; concurrent calls for one chat queue behind each other (asyncio locks are FIFO).
+
+        Returns when Telegram accepted every reply; else raises the first failure after trying the rest."""
         lock = self._locks.setdefault(chat_id, asyncio.Lock())
         self._holders[chat_id] += 1
+        failures: list[ChannelError] = []
         try:
             async with lock:
-                for reply in replies:
+                for index, reply in enumerate(replies):
                     if chat_id in self.blocked:
-                        log.info("telegram chat %s is unreachable: %d replies dropped", chat_id, len(replies))
-                        return
-                    await self._deliver(chat_id, reply)
+                        left = len(replies) - index
+                        log.info("telegram chat %s is unreachable: %d replies dropped", logs.pseudonym(chat_id), left)
+                        failures.append(Refused("the chat is unreachable (the bot was blocked)"))
+                        break
+                    try:
+                        await self._deliver(chat_id, reply)
+                    except ChannelError as error:
+                        failures.append(error)
         finally:
             self._holders[chat_id] -= 1
             if not self._holders[chat_id]:
                 del self._holders[chat_id]
                 self._locks.pop(chat_id, None)
+        if failures:
+            raise next((f for f in failures if isinstance(f, Unavailable)), failures[0])
 
     async def _deliver(self, chat_id: str, reply: Reply) -> None:
         match reply:
@@ -141,7 +155,7 @@ class TelegramSender:
                     chat_id=chat_id,
                     text=escape(piece),
                     parse_mode="HTML",
-                    link_preview_options=None if preview else LinkPreviewOptions(is_disabled=True),
+                    link_preview_options=None if preview else NO_PREVIEW,
                     reply_markup=markup if last else None,
                 ),
             )
@@ -156,44 +170,48 @@ class TelegramSender:
                 return  # Telegram refuses an edit that changes nothing ("message is not modified")
             edit = EditMessageText(chat_id=chat_id, message_id=message_id, text=text, parse_mode="HTML")
             try:
-                if await self.call(chat_id, edit, raise_bad_request=True) is not None:
-                    self._progress[key] = (message_id, text)
+                await self.call(chat_id, edit)
+                self._progress[key] = (message_id, text)
                 return
-            except TelegramBadRequest as error:
-                if "not modified" in error.message:
+            except Refused as error:
+                if "not modified" in str(error):
                     return
-                log.info("telegram progress message %s in chat %s cannot be edited: sending anew", message_id, chat_id)
+                log.info("telegram progress message %s cannot be edited: sending anew", message_id)
         sent = await self.call(chat_id, SendMessage(chat_id=chat_id, text=text, parse_mode="HTML"))
         if isinstance(sent, Message):
             self._progress[key] = (sent.message_id, text)
             while len(self._progress) > PROGRESS_MEMORY:
                 self._progress.popitem(last=False)
 
-    async def call(self, chat_id: str, method: TelegramMethod[T], *, raise_bad_request: bool = False) -> T | None:
-        """One API call with the retry policy; None when it could not be delivered."""
+    async def call(self, chat_id: str, method: TelegramMethod[T]) -> T:
+        """One API call with the retry policy; raises `Refused` or `Unavailable` (the channel contract)."""
+        name = method.__api_method__
         for attempt in range(1, MAX_ATTEMPTS + 1):
             await self._pace.wait()
             try:
                 return await self._bot(method)
-            except TelegramRetryAfter as error:
-                wait = min(float(error.retry_after), MAX_RETRY_WAIT_S)
-                log.info("telegram 429 on %s for chat %s: waiting %.0f s", method.__api_method__, chat_id, wait)
-                await asyncio.sleep(wait)
             except TelegramForbiddenError as error:
-                log.info("telegram chat %s refuses messages (%s): marking unreachable", chat_id, error.message)
+                log.info("telegram chat %s refuses messages (%s): marking unreachable", logs.pseudonym(chat_id), error)
                 self.blocked.add(chat_id)
                 await self._on_unreachable(chat_id)
-                return None
+                raise Refused(describe_error(error)) from error
             except TelegramBadRequest as error:
-                if raise_bad_request:
-                    raise
-                log.warning("telegram refused %s %s: %s", method.__api_method__, describe(method), error.message)
-                return None
-            except (TelegramNetworkError, TelegramServerError) as error:
-                log.warning("telegram %s failed (attempt %d): %s", method.__api_method__, attempt, error)
-                await asyncio.sleep(min(2.0**attempt, 30.0))
-        log.error("telegram %s to chat %s gave up after %d attempts", method.__api_method__, chat_id, MAX_ATTEMPTS)
-        return None
+                if "not modified" not in error.message:
+                    log.warning("telegram refused %s %s: %s", name, describe(method), error.message)
+                raise Refused(describe_error(error)) from error
+            except Exception as error:
+                failure = classify(error)
+                if isinstance(failure, Refused):
+                    log.warning("telegram refused %s %s: %s", name, describe(method), failure)
+                    raise failure from error
+                assert isinstance(failure, Unavailable)
+                wait = failure.retry_after if isinstance(error, TelegramRetryAfter) else BACKOFF_S * 2 ** (attempt - 1)
+                if attempt == MAX_ATTEMPTS or wait > MAX_RETRY_WAIT_S:
+                    log.warning("telegram %s %s not delivered for now: %s", name, describe(method), failure)
+                    raise failure from error
+                log.info("telegram %s failed (attempt %d, %s): again in %.1f s", name, attempt, failure, wait)
+                await asyncio.sleep(wait)
+        raise AssertionError("unreachable")
 
 
 def keyboard(choice: Choice) -> InlineKeyboardMarkup | None:
@@ -257,7 +275,9 @@ def describe(method: TelegramMethod[Any]) -> str:
     """What a log may say about a call: ids, sizes and modes, never the words or files a person sees."""
     parts = []
     for name, value in method.model_dump(exclude_none=True).items():
-        if name in ("chat_id", "message_id", "parse_mode", "action", "callback_query_id", "language_code"):
+        if name == "chat_id":
+            parts.append(f"chat={logs.pseudonym(str(value))}")
+        elif name in ("message_id", "parse_mode", "action", "language_code"):
             parts.append(f"{name}={value}")
         elif isinstance(value, str):
             parts.append(f"{name}=<{len(value)} chars>")

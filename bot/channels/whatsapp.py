@@ -7,6 +7,7 @@ messages `to` a number. Payload shapes: tests/specs/whatsapp-business-messaging-
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections import OrderedDict
@@ -16,13 +17,12 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.channels.base import MediaUnavailable
+from bot import logs
+from bot.channels.base import MediaUnavailable, Refused
 from bot.channels.meta import (
     MAX_MEDIA_BYTES,
-    GraphError,
     MetaChannel,
-    OutsideWindow,
-    TooLarge,
+    contract_error,
     has_bengali,
     signed_payload,
     split_text,
@@ -71,10 +71,11 @@ class WhatsAppChannel(MetaChannel):
 
     async def send(self, chat_id: str, replies: Sequence[Reply]) -> None:
         if not self.window.is_open(chat_id):
-            log.info("whatsapp %s: outside the 24-hour window, %d replies not sent", chat_id, len(replies))
-            raise OutsideWindow("the user last wrote more than 24 hours ago", code=131047)
-        for reply in replies:
-            await self.send_reply(chat_id, reply)
+            log.info(
+                "whatsapp %s: outside the 24-hour window, %d replies not sent", logs.pseudonym(chat_id), len(replies)
+            )
+            raise Refused("outside the 24-hour window: the user last wrote more than 24 hours ago")
+        await self.deliver(chat_id, replies)
 
     async def fetch_media(self, file_id: str) -> bytes:
         try:
@@ -86,10 +87,8 @@ class WhatsAppChannel(MetaChannel):
             if not isinstance(url, str) or not url:
                 raise MediaUnavailable(f"media {file_id} has no URL")
             return await self.graph.download(url)
-        except TooLarge as exc:
-            raise MediaUnavailable(str(exc)) from exc
-        except GraphError as exc:
-            raise MediaUnavailable(f"media {file_id}: {exc}") from exc
+        except Exception as exc:  # the channel contract: MediaUnavailable (gone, too large) or Unavailable
+            raise contract_error(exc, media=True) from None
 
     # Webhooks -----------------------------------------------------------------------------------
 
@@ -101,10 +100,12 @@ class WhatsAppChannel(MetaChannel):
             for status in _dicts(value.get("statuses")):
                 self._record_status(status)
             contacts = {c.get("wa_id"): c for c in _dicts(value.get("contacts"))}
+            number = str(_dict(value.get("metadata")).get("phone_number_id") or self._phone_id)
             for message in _dicts(value.get("messages")):
                 event = parse_message(message, contacts)
                 if event is None:
                     continue
+                event = dataclasses.replace(event, bot_id=number)  # wamids are unique per number
                 self.window.touch(event.chat_id, event.received_at.timestamp())
                 replies = await self._dispatcher.dispatch(event)
                 if replies:  # [] for a redelivery: it was answered the first time
@@ -123,11 +124,11 @@ class WhatsAppChannel(MetaChannel):
         recipient, state = str(status.get("recipient_id", "")), status.get("status")
         errors = [e.get("code") for e in _dicts(status.get("errors"))]
         if state == "failed":
-            log.warning("whatsapp message %s to %s failed: %s", status.get("id"), recipient, errors)
+            log.warning("whatsapp message to %s failed: %s", logs.pseudonym(recipient), errors)
             if 131047 in errors:
                 self.window.close(recipient)
         else:
-            log.info("whatsapp message %s to %s: %s", status.get("id"), recipient, state)
+            log.debug("whatsapp message to %s: %s", logs.pseudonym(recipient), state)
 
     # Sending ------------------------------------------------------------------------------------
 
@@ -182,8 +183,7 @@ class WhatsAppChannel(MetaChannel):
         """Images go as images only when WhatsApp takes them unchanged in kind (JPEG/PNG <= 5 MB)."""
         as_image = isinstance(item, Image) and item.mime in IMAGE_MIMES and len(item.data) <= IMAGE_LIMIT
         if not as_image and len(item.data) > DOCUMENT_LIMIT:
-            log.error("whatsapp %s: %s is %d bytes, over the document limit", chat_id, item.name, len(item.data))
-            return
+            raise Refused(f"a file of {len(item.data)} bytes is over WhatsApp's document limit")
         uploaded = await self.graph.upload(
             f"{self._phone_id}/media",
             {"messaging_product": "whatsapp", "type": item.mime},

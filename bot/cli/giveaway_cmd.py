@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from datetime import UTC, datetime, time, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
@@ -90,12 +91,37 @@ def create_giveaway(args: argparse.Namespace) -> int:
         shown = codes.generate()
         code = codes.normalize(shown) or ""
     settings = asyncio.run(_store(code, args.credits, args.max_uses, expires))
+    if settings.telegram_enabled and not settings.telegram_bot_username:
+        username = asyncio.run(telegram_username(settings))
+        if username:
+            settings = settings.model_copy(update={"telegram_bot_username": username})
     print(f"code: {shown}")  # noqa: T201
     print(f"credits: {args.credits} each, up to {args.max_uses} people")  # noqa: T201
     print(f"expires: {expires.astimezone(DHAKA).isoformat() if expires else 'never'}")  # noqa: T201
     for line in deep_links(settings, code):
         print(line)  # noqa: T201
     return 0
+
+
+async def telegram_username(settings: Settings) -> str | None:
+    """The bot's @username from getMe (DESIGN.md: read when TELEGRAM_BOT_USERNAME is unset); None, with a
+    line on stderr, when Telegram cannot say."""
+    from aiogram import Bot
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+
+    from bot.channels.telegram_errors import describe
+
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
+    bot = Bot(settings.telegram_bot_token, session=session)
+    try:
+        me = await bot.get_me()
+    except Exception as error:  # the code is stored already; only the t.me link is missing
+        print(f"telegram getMe failed ({describe(error)}): no t.me link", file=sys.stderr)  # noqa: T201
+        return None
+    finally:
+        await session.close()
+    return me.username or None
 
 
 async def _store(code: str, credits: int, max_uses: int, expires: datetime | None) -> Settings:

@@ -28,7 +28,7 @@ def run(_args: argparse.Namespace) -> int:
     from storage.migrate import SchemaOutOfDate
 
     settings = load_settings()
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, key=settings.secret_key("logs"), secrets=settings.log_secrets)
     segmenter = choose_segmenter(settings)
     if segmenter.fallback:
         sys.stderr.write(

@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from redis.exceptions import ConnectionError as RedisConnectionError
 
     from bot import logs
+    from bot.segmenter_policy import choose_segmenter
     from bot.settings import load_settings
     from storage.migrate import SchemaOutOfDate
 
@@ -59,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
             "the worker needs REDIS_URL (e.g. redis://127.0.0.1:6379/0), the queue it takes jobs from; "
             "without Redis, `python -m bot run` renders in its own process"
         )
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, key=settings.secret_key("logs"), secrets=settings.log_secrets)
+    choose_segmenter(settings, serving=True)  # a worker renders for sellers: never the fallback by accident
     try:
         asyncio.run(serve(settings, grace_s=max(0.0, args.grace)))
     except SchemaOutOfDate as exc:
@@ -95,7 +97,16 @@ async def serve(
     async def never_take() -> int:
         raise RuntimeError("a Redis worker takes its jobs from taskiq, not from JobRunner consumers")
 
-    runner = JobRunner(settings, app.db, blobs, {c.name: c for c in app.channels}, never_take, queue.enqueue)
+    runner = JobRunner(
+        settings,
+        app.db,
+        blobs,
+        {c.name: c for c in app.channels},
+        never_take,
+        queue.enqueue,
+        queued=queue.queued_ids,
+        sweep_turn=queue.sweep_turn,
+    )
     queue.attach(runner)
     listening: asyncio.Task[None] | None = None
     try:

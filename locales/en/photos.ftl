@@ -15,6 +15,7 @@ photo-failed-too-small = This photo is too small. Please send a photo at least 6
 photo-failed-no-product = I could not find a product in this photo. Tip: put the product in the middle, on a plain surface, with some space around it.
 photo-failed-download = I could not download your photo. Please send it again.
 photo-failed-other = Sorry, this photo could not be made.
+photo-undelivered = I could not send your studio images here. They are saved: type /history to get them.
 photo-not-image = This file is not a photo. Please send a JPEG, PNG, WebP or HEIC image.
 photo-file-too-big = This file is over { $limit } MB. Please send a smaller photo.
 photo-busy = We are very busy right now. Please send your photo again in a minute; you have not been charged.

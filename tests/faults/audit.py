@@ -4,7 +4,8 @@
   front acknowledged for which no job row exists (the caller says how many it expects).
 * credits drift: `ledger.drift` (cached balance != sum of the ledger) plus an independent check per user,
   from the job table rather than the ledger: balance == sign-up credits - cost of every job + cost of every
-  failed job (refunded), with exactly one debit per charged job and one refund per failed charged job.
+  failed or undelivered job (refunded), with exactly one debit per charged job and one refund per failed or
+  undelivered charged job.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from sqlalchemy import text
 
 from storage import ledger
 from storage.db import Database
+
+REFUNDED_STATES = ("failed", "undelivered")  # a job that did not reach the user gives its credit back
 
 
 @dataclass
@@ -35,13 +38,19 @@ class Audit:
         return len(self.unfinished) + self.missing_jobs
 
     @property
+    def jobs_stuck(self) -> int:
+        """Jobs still accepted or rendering once the system settled (waiting for ever, or looping)."""
+        return len(self.unfinished)
+
+    @property
     def credits_drift(self) -> int:
         return len(self.ledger_drift) + len(self.balance_mismatches) + len(self.bad_debits) + len(self.bad_refunds)
 
     def line(self) -> str:
         states = ", ".join(f"{k} {v}" for k, v in sorted(self.states.items())) or "none"
         return (
-            f"jobs {self.jobs} ({states}); jobs lost {self.jobs_lost}; credits drift {self.credits_drift} "
+            f"jobs {self.jobs} ({states}); jobs lost {self.jobs_lost}, stuck {self.jobs_stuck}; "
+            f"credits drift {self.credits_drift} "
             f"over {self.users} users"
         )
 
@@ -51,9 +60,7 @@ async def audit(db: Database, *, signup_credits: int, photos_acknowledged: int |
     async with db.transaction() as s:
         result.ledger_drift = list(await ledger.drift(s))
         jobs = (await s.execute(text("SELECT id, user_id, cost, state FROM render_jobs"))).all()
-        entries = (
-            await s.execute(text("SELECT user_id, delta, kind, idempotency_key FROM ledger_entries"))
-        ).all()
+        entries = (await s.execute(text("SELECT user_id, delta, kind, idempotency_key FROM ledger_entries"))).all()
         balances = dict((await s.execute(text("SELECT user_id, balance FROM credit_accounts"))).all())
         result.users = int((await s.execute(text("SELECT count(*) FROM users"))).scalar_one())
     result.jobs = len(jobs)
@@ -71,9 +78,10 @@ async def audit(db: Database, *, signup_credits: int, photos_acknowledged: int |
         debits, refunds = by_key[f"job:{job_id}:debit"], by_key[f"job:{job_id}:refund"]
         if cost and debits != 1:
             result.bad_debits.append(job_id)
-        if refunds != (1 if cost and state == "failed" else 0):
+        refunded = state in REFUNDED_STATES
+        if refunds != (1 if cost and refunded else 0):
             result.bad_refunds.append(job_id)
-        expected[user_id] = expected.get(user_id, 0) - cost + (cost if state == "failed" else 0)
+        expected[user_id] = expected.get(user_id, 0) - cost + (cost if refunded else 0)
     for user_id, want in expected.items():
         have = balances.get(user_id, 0)
         if have != want:

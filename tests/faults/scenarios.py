@@ -83,12 +83,16 @@ async def photo_with_retries(s: Stack, channel: str, n: int, tag: str, photo: by
     if channel == "telegram":
         update = s.telegram.photo(hash((tag, n)) % 10_000_000 + 1, s.telegram.add_file(photo))
         update["update_id"] = next(s.telegram._update_ids)
-        url, body, headers = s.base + "/webhooks/telegram", json.dumps(update).encode(), {
-            "X-Telegram-Bot-Api-Secret-Token": s.env["TELEGRAM_WEBHOOK_SECRET"], "Content-Type": "application/json"}
+        url, body, headers = (
+            s.base + "/webhooks/telegram",
+            json.dumps(update).encode(),
+            {"X-Telegram-Bot-Api-Secret-Token": s.env["TELEGRAM_WEBHOOK_SECRET"], "Content-Type": "application/json"},
+        )
     elif channel == "whatsapp":
         media_id = s.graph.add_media(photo, "image/jpeg")
         payload = wa_message(
-            "Image Message", f"88017{abs(hash((tag, n))) % 10_000_000:07d}",
+            "Image Message",
+            f"88017{abs(hash((tag, n))) % 10_000_000:07d}",
             image={"mime_type": "image/jpeg", "sha256": "x", "id": media_id},
         )
         url, body = s.base + "/webhooks/whatsapp", json.dumps(payload).encode()

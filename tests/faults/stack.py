@@ -125,6 +125,7 @@ class Stack:
         return Proc(name, process, log_path)
 
     async def start_front(self) -> Proc:
+        polling = self.env.get("TELEGRAM_MODE") == "polling"
         self.front = self._spawn("front", ["run"])
         deadline = time.monotonic() + 60
         while True:
@@ -132,7 +133,7 @@ class Stack:
                 raise RuntimeError(f"the front exited:\n{self.front.log()[-3000:]}")
             try:
                 async with self.http.get(self.base + "/healthz") as r:
-                    if r.status == 200 and self.telegram.webhook:
+                    if r.status == 200 and (self.telegram.webhook or polling and self.telegram.calls_to("getUpdates")):
                         return self.front
             except aiohttp.ClientError:
                 pass
@@ -292,10 +293,12 @@ async def stack(
     redeliver_s: float = 60.0,
     lease_s: int = 300,
     start_front: bool = True,
+    telegram_mode: str = "webhook",
+    telegram_emulator: type[TelegramAPIEmulator] = TelegramAPIEmulator,
 ) -> AsyncIterator[Stack]:
     database_url = await _create_postgres() if postgres else f"sqlite+aiosqlite:///{tmp / 'load.sqlite3'}"
     prefix = f"nxz-load-{uuid.uuid4().hex[:10]}"
-    telegram, graph = TelegramAPIEmulator(), GraphEmulator()
+    telegram, graph = telegram_emulator(), GraphEmulator()
     await telegram.start()
     await graph.start()
     port = free_port()
@@ -309,7 +312,7 @@ async def stack(
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "TELEGRAM_BOT_TOKEN": TOKEN,
         "TELEGRAM_API_BASE": telegram.url,
-        "TELEGRAM_MODE": "webhook",
+        "TELEGRAM_MODE": telegram_mode,
         "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
         "WHATSAPP_ACCESS_TOKEN": graph.whatsapp_token,
         "WHATSAPP_PHONE_NUMBER_ID": graph.phone_number_id,
@@ -325,7 +328,7 @@ async def stack(
         "SIGNUP_CREDITS": str(signup_credits),
         "QUEUE_REDELIVER_SECONDS": str(redeliver_s),
         "JOB_LEASE_SECONDS": str(lease_s),
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": os.environ.get("STACK_LOG_LEVEL", "WARNING"),
     }
     for name in ("REDIS_URL", "REDIS_PREFIX"):
         env.pop(name, None)

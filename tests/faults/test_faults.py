@@ -9,7 +9,7 @@ import pytest
 
 from bot.channels.telegram import TelegramChannel
 from tests.emulators.telegram_api import TelegramAPIEmulator
-from tests.faults import scenarios
+from tests.faults import job_scenarios, scenarios
 from tests.faults.scenarios import Outcome
 from tests.telegram.telegram_harness import RecordingDispatcher, telegram_settings
 
@@ -70,3 +70,40 @@ async def test_telegram_getfile_429_and_5xx_are_retried_not_left_to_the_lease(
         assert [c.status for c in emulator.calls_to("getFile")] == [429, 500, 200]
     finally:
         await channel.stop()
+
+
+# Issue #13: the faults that used to leave jobs behind (tests/faults/job_scenarios.py) ------------------
+
+
+async def test_lost_uploads_fail_once_refunded(tmp_path: Path) -> None:
+    outcome = await job_scenarios.lost_upload(tmp_path, users=1, photos=2, settle_s=45)
+    _clean(outcome)
+    assert outcome.audit.states == {"failed": 4}
+    assert "failed/media_unavailable/1x 4" in outcome.notes[-1]
+
+
+async def test_poisoned_images_fail_once_as_unreadable(tmp_path: Path) -> None:
+    outcome = await job_scenarios.poisoned_image(tmp_path, users=1, photos=2, settle_s=45)
+    _clean(outcome)
+    assert "failed/unreadable/1x 4" in outcome.notes[-1]
+
+
+async def test_refused_deliveries_are_undelivered_and_refunded(tmp_path: Path) -> None:
+    outcome = await job_scenarios.refused_delivery(tmp_path, users=1, photos=2, settle_s=60)
+    _clean(outcome)
+    assert outcome.audit.states == {"undelivered": 2}
+
+
+async def test_polling_through_html_answers_loses_nothing(tmp_path: Path) -> None:
+    outcome = await job_scenarios.non_json_poll(tmp_path, users=2, photos=1, settle_s=60)
+    _clean(outcome)
+    assert outcome.audit.states == {"delivered": 1}
+    assert "users answered 2/2" in outcome.notes[-1]
+
+
+@pytest.mark.redis
+async def test_a_delivery_slower_than_the_lease_is_made_once_by_two_workers(tmp_path: Path) -> None:
+    outcome = await job_scenarios.slow_delivery(tmp_path, users=1, photos=1, settle_s=90)
+    _clean(outcome)
+    assert outcome.audit.states == {"delivered": 1}
+    assert "documents sent 2 for 1 photo(s)" in outcome.notes[-1]

@@ -22,11 +22,11 @@ def _fail_claims(monkeypatch: pytest.MonkeyPatch, times: int) -> list[int]:
     real = events.claim
     calls: list[int] = []
 
-    async def flaky(session, channel, event_id):  # type: ignore[no-untyped-def]
+    async def flaky(session, channel, event_id, **keys):  # type: ignore[no-untyped-def]
         calls.append(1)
         if len(calls) <= times:
             raise OperationalError("INSERT INTO processed_events", {}, ConnectionResetError("connection lost"))
-        return await real(session, channel, event_id)
+        return await real(session, channel, event_id, **keys)
 
     monkeypatch.setattr("handlers.dispatcher.events.claim", flaky)
     return calls

@@ -71,3 +71,12 @@ async def test_readyz_names_the_segmenter(tmp_path: Path) -> None:
         assert r.status == 200 and body["segmenter"] == "classical (fallback: weights missing)"
     finally:
         await app_module.stop(app)
+
+
+def test_a_redis_worker_never_serves_the_fallback_by_accident(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SEGMENTER", "MODELS_DIR"))}
+    env |= {"DATA_DIR": str(tmp_path / "data"), "REDIS_URL": "redis://127.0.0.1:6379/0", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "worker"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2 and "SEGMENTER=classical" in done.stderr and "Traceback" not in done.stderr

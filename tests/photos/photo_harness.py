@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from bot.channels.base import MediaUnavailable
+from bot.channels.base import MediaUnavailable, Unavailable
 from bot.settings import Settings
 from bot.workers import JobRunner, MemoryJobQueue
 from handlers.config import Config
@@ -43,7 +43,7 @@ class CollectingChannel:
     files: dict[str, bytes] = field(default_factory=dict)
     sent: list[tuple[str, Reply]] = field(default_factory=list)
     fetches: list[str] = field(default_factory=list)
-    refuse_sends: int = 0  # the next N sends raise, like a platform answering 429/5xx
+    refuse_sends: int = 0  # the next N sends raise Unavailable, like a platform answering 429/5xx
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     def add_routes(self, app: object) -> None: ...
@@ -55,7 +55,7 @@ class CollectingChannel:
     async def send(self, chat_id: str, replies: Sequence[Reply]) -> None:
         if self.refuse_sends:
             self.refuse_sends -= 1
-            raise ConnectionError("429 Too Many Requests")
+            raise Unavailable("429 Too Many Requests", retry_after=0.05)
         self.sent.extend((chat_id, r) for r in replies)
         self.arrived.set()
 
@@ -165,7 +165,7 @@ async def photo_bot(
         db=db, limiter=MemoryRateLimiter(), config=config or Config(identity_key=b"k" * 32), blobs=blobs, jobs=queue
     )
     collecting = CollectingChannel(name=channel)
-    runner = JobRunner(settings, db, blobs, {channel: collecting}, queue.take, queue.enqueue)
+    runner = JobRunner(settings, db, blobs, {channel: collecting}, queue.take, queue.enqueue, queued=queue.queued_ids)
     await runner.start()
     try:
         yield PhotoBot(make_dispatcher(services), collecting, runner, services, queue)

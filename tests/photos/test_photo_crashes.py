@@ -74,4 +74,4 @@ async def test_a_job_rendering_elsewhere_is_not_taken_twice(tmp_path: Path) -> N
         async with bot.services.db.transaction() as s:
             assert await jobs.claim(s, 1, lease_s=300) is not None
             assert await jobs.claim(s, 1, lease_s=300) is None  # a live lease
-            assert await jobs.stuck(s, accepted_for_s=60) == []
+            assert await jobs.due(s) == []

@@ -201,8 +201,7 @@ async def test_twenty_users_at_once_every_job_delivered_balances_exact(tmp_path:
             assert await ledger.drift(s) == []
 
 
-async def test_platform_refusing_for_a_while_then_delivered(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr("bot.workers.DELIVERY_BACKOFF_S", 0.01)
+async def test_platform_refusing_for_a_while_then_delivered(tmp_path: Path) -> None:
     async with photo_bot(tmp_path) as bot:
         bot.channel.refuse_sends = 3  # the status line (not retried), then two refusals of the results
         await bot.dispatcher.dispatch(bot.photo("r429", product_photo()))

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.channels.base import MediaUnavailable
+from bot import logs
+from bot.channels.base import MediaUnavailable, Refused
 from bot.channels.telegram import TelegramChannel
 from handlers.config import Config
 from handlers.context import Services
@@ -63,8 +64,10 @@ async def test_a_blocked_user_is_marked_unreachable_and_not_written_to_again(
     async with services.db.transaction() as session:
         await users.get_or_create(session, Identity("telegram", str(CHAT)), locale="bn", display_name="R")
     emulator.block(CHAT)
-    await channel.send(str(CHAT), [Text(text="one"), Text(text="two")])
-    await channel.send(str(CHAT), [Text(text="three")])
+    with pytest.raises(Refused):  # the channel contract: a refusal is said, never delivered in silence
+        await channel.send(str(CHAT), [Text(text="one"), Text(text="two")])
+    with pytest.raises(Refused):
+        await channel.send(str(CHAT), [Text(text="three")])
     assert len(emulator.calls_to("sendMessage")) == 1  # the first 403 stops the rest
     async with services.db.transaction() as session:
         user = await users.find(session, Identity("telegram", str(CHAT)))
@@ -75,11 +78,11 @@ async def test_a_400_is_logged_with_the_method_and_ids_but_not_the_words(
     emulator: TelegramAPIEmulator, channel: TelegramChannel, caplog: pytest.LogCaptureFixture
 ) -> None:
     emulator.fail("sendMessage", status=400, description="Bad Request: chat not found")
-    with caplog.at_level(logging.WARNING, logger="bot.channels.telegram_send"):
+    with caplog.at_level(logging.WARNING, logger="bot.channels.telegram_send"), pytest.raises(Refused):
         await channel.send(str(CHAT), [Text(text="secret words"), Text(text="next")])
     logged = caplog.text
-    assert "sendMessage" in logged and f"chat_id={CHAT}" in logged and "chat not found" in logged
-    assert "secret words" not in logged
+    assert "sendMessage" in logged and f"chat={logs.pseudonym(str(CHAT))}" in logged and "chat not found" in logged
+    assert "secret words" not in logged and f"chat_id={CHAT}" not in logged  # chats appear as keyed hashes
     assert emulator.texts(CHAT) == ["next"]
 
 

@@ -128,11 +128,11 @@ async def test_polling_keeps_an_unrecorded_update_for_redelivery(
 
     real, calls = events.claim, []
 
-    async def flaky(session, channel, event_id):  # type: ignore[no-untyped-def]
+    async def flaky(session, channel, event_id, **keys):  # type: ignore[no-untyped-def]
         calls.append(event_id)
         if len(calls) == 1:
             raise OperationalError("INSERT", {}, ConnectionResetError("connection lost"))
-        return await real(session, channel, event_id)
+        return await real(session, channel, event_id, **keys)
 
     monkeypatch.setattr("handlers.dispatcher.events.claim", flaky)
     async with running_app(telegram_settings(tmp_path, emulator)):
