@@ -15,6 +15,8 @@ from aiohttp import web
 from bot import privacy_http
 from bot.channels.base import Channel
 from bot.channels.webchat import WebChat
+from bot.channels.webchat_relay import LocalPush
+from bot.channels.webchat_store import WebChatStore
 from bot.http import Check, add_ops_routes, create_http_app
 from bot.metrics import Metrics
 from bot.segmenter_policy import choose_segmenter
@@ -152,8 +154,13 @@ def create_app(settings: Settings) -> App:
             user = await users.find(session, users.Identity("web", visitor))
             return user.locale if user else None
 
+    push = relay if relay is not None else LocalPush()
     webchat = WebChat(
-        dispatcher.dispatch, locale_of, secure_cookie=settings.public_base_url.startswith("https"), relay=relay
+        dispatcher.dispatch,
+        locale_of,
+        WebChatStore(db, blobs),
+        push,
+        secure_cookie=settings.public_base_url.startswith("https"),
     )
     app.channels.append(webchat)
     if settings.telegram_enabled:

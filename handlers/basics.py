@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from handlers import commands, contacts, credits
 from handlers.context import Context
 from handlers.i18n import SUPPORTED
@@ -20,14 +22,16 @@ _DIRECT_LANGUAGE = {"bangla": "bn", "বাংলা": "bn", "english": "en", "�
     takes_argument=True,
 )
 async def start(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
-    replies: list[Reply] = [Text(text=welcome(ctx, await ledger.balance(ctx.session, ctx.user_id)))]
+    replies: list[Reply] = [Text(text=await welcome(ctx, await ledger.balance(ctx.session, ctx.user_id)))]
     if argument:  # a deep link: t.me/<bot>?start=<code>, or a Messenger referral
         replies.extend(await credits.redeem_code(event, ctx, argument))
     return replies
 
 
-def welcome(ctx: Context, balance: int) -> str:
-    return ctx.t("welcome", credits=balance, more=contacts.block(ctx, "page-codes", "video"))
+async def welcome(ctx: Context, balance: int) -> str:
+    """Credits are called "free" only while every one was given (a bought or support-granted balance is not)."""
+    source = "gift" if balance > 0 and await ledger.all_given(ctx.session, ctx.user_id) else "balance"
+    return ctx.t("welcome", credits=balance, source=source, more=contacts.block(ctx, "page-codes", "video"))
 
 
 @router.command("help", aliases=("menu", "সাহায্য", "হেল্প", "মেনু", "sahajjo", "shahajjo", "sahajjo chai"))
@@ -53,9 +57,7 @@ async def support(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
     return [Text(text=ctx.t("support", contacts=found) if found else ctx.t("support-none"))]
 
 
-@router.command(
-    "lang", aliases=("language", "ভাষা", "bhasha", "vasha", "bangla", "বাংলা", "english", "ইংরেজি")
-)
+@router.command("lang", aliases=("language", "ভাষা", "bhasha", "vasha", "bangla", "বাংলা", "english", "ইংরেজি"))
 async def lang(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
     direct = _DIRECT_LANGUAGE.get(commands.normalize(event.text))
     if direct:
@@ -94,5 +96,19 @@ async def fallback(event: Inbound, ctx: Context, reason: str) -> list[Reply]:
         "empty": "fallback-text",
     }.get(reason, "fallback-text")
     if ctx.new_user and reason in ("text", "empty"):
-        return [Text(text=welcome(ctx, await ledger.balance(ctx.session, ctx.user_id)))]
+        return [Text(text=await welcome(ctx, await ledger.balance(ctx.session, ctx.user_id)))]
+    if reason == "text" and asks_the_price(event.text):
+        more = contacts.block(ctx, "page-codes", "upgrade")
+        return [Text(text=ctx.t("price-answer", cost=ctx.config.render_cost, more=more))]
     return [Text(text=ctx.t(key))]
+
+
+_PRICE_WORDS = re.compile(
+    r"\b(price|prices|pricing|cost|costs|how much|plans?|packs?|packages?|rate)\b|দাম|মূল্য|কত টাকা|খরচ|প্যাকেজ|রেট",
+    re.IGNORECASE,
+)
+
+
+def asks_the_price(text: str) -> bool:
+    """ "দাম কত?", "how much?", "price pls": answered with the plans rather than "not understood"."""
+    return bool(_PRICE_WORDS.search(text))

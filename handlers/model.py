@@ -81,6 +81,7 @@ class Image:
     name: str
     mime: str
     caption: str = ""
+    stored_id: int | None = None  # the `StoredFile` these bytes came from (the web chat links to it)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -91,6 +92,7 @@ class Document:
     name: str
     mime: str
     caption: str = ""
+    stored_id: int | None = None  # the `StoredFile` these bytes came from (the web chat links to it)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

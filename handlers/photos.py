@@ -38,12 +38,13 @@ async def on_media(event: Inbound, ctx: Context, _argument: str) -> list[Reply]:
         return [Text(text=ctx.t("photo-not-image"))]
     _check_media(media)
     batch_key = f"{event.channel.value}:{event.album_key or event.event_id}"
-    in_flight = await jobs.batch_in_flight(ctx.session, ctx.user_id)
-    if in_flight is not None and in_flight != batch_key:
-        raise AppError("photo-one-batch")
+    # A photo sent while others render waits its turn (charged now, as it is accepted); one acknowledgement
+    # per batch: an album's later photos join the first one's message.
     if await jobs.pending_count(ctx.session) >= MAX_QUEUE_DEPTH:
         raise AppError("photo-busy")
-    first_of_batch = in_flight is None
+    first_of_batch = not await jobs.batch_pending(ctx.session, batch_key)
+    if event.album_key and await ledger.balance(ctx.session, ctx.user_id) < ctx.config.render_cost:
+        return await _album_past_the_balance(ctx, batch_key)
     job = await _create_charged_job(
         ctx,
         RenderJob(
@@ -69,6 +70,19 @@ async def on_media(event: Inbound, ctx: Context, _argument: str) -> list[Reply]:
 
 
 router.media = on_media
+
+
+async def _album_past_the_balance(ctx: Context, batch_key: str) -> list[Reply]:
+    """An album larger than the balance is answered once (how many will be made, how to get more), not once
+    per photo left over. The debit stays the judge: this only spares the repeated refusal."""
+    if not await ctx.services.limiter.hit(f"album-short:{ctx.user_id}:{batch_key}", limit=1, window_s=3600):
+        return []
+    raise AppError(
+        "photo-album-short",
+        made=await jobs.count_in_batch(ctx.session, batch_key),
+        page=ctx.config.facebook_page_url,
+        upgrade=ctx.config.upgrade_url,
+    )
 
 
 def _check_media(media: MediaRef) -> None:
@@ -123,9 +137,6 @@ async def restyle(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
     size = size or source.size
     if style not in STYLES or size not in SIZES:
         return [Text(text=ctx.t("button-stale"))]
-    in_flight = await jobs.batch_in_flight(ctx.session, ctx.user_id)
-    if in_flight is not None:
-        raise AppError("photo-one-batch")
     original = source.source_job_id or source.id or 0
     first = await jobs.get(ctx.session, original)
     free = first is not None and utcnow() - first.created_at < FREE_RESTYLE_WINDOW

@@ -41,7 +41,9 @@ def result_replies(
     assert job.id is not None
     style_name = t("style-name", style=job.style.replace("color:", "color-"))
     size_name = t("size-name", size=job.size)
-    replies: list[Reply] = [Document(data=data, name=stored.name, mime=stored.mime) for stored, data in outputs]
+    replies: list[Reply] = [
+        Document(data=data, name=stored.name, mime=stored.mime, stored_id=stored.id) for stored, data in outputs
+    ]
     caption = t("photo-done", style=style_name, size=size_name, balance=balance)
     if job.hard_photo:
         caption += "\n" + t("photo-hard-tip")

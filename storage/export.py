@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage import ledger, payments, privacy
+from storage import ledger, payments, privacy, webchat
 from storage.models import CreditAccount, LedgerEntry, Payment, RenderJob, StoredFile, User
 
 
@@ -57,6 +57,8 @@ async def user_record(session: AsyncSession, user: User) -> dict[str, Any]:
         },
         "renders": [_render(job) for job in await _jobs(session, user.id)],
         "files": [_file(f) for f in await files(session, user.id)],
+        # The web chat's kept conversation (what the page shows again on reload), when there is one.
+        "web_chat": await webchat.recent(session, user.id, limit=webchat.KEEP_ENTRIES),
         "payments": [payment_record(p) for p in await payments.listing(session, user_id=user.id, limit=10_000)],
     }
 

@@ -64,6 +64,18 @@ async def batch_in_flight(session: AsyncSession, user_id: int) -> str | None:
     return await session.scalar(query)
 
 
+async def batch_pending(session: AsyncSession, batch_key: str) -> bool:
+    """Whether a photo of this batch (an album) is already waiting or rendering."""
+    query = select(col(RenderJob.id)).where(col(RenderJob.batch_key) == batch_key, col(RenderJob.state).in_(PENDING))
+    return await session.scalar(query.limit(1)) is not None
+
+
+async def count_in_batch(session: AsyncSession, batch_key: str) -> int:
+    """How many photos of this batch (an album) were accepted."""
+    query = select(func.count()).where(col(RenderJob.batch_key) == batch_key)
+    return int(await session.scalar(query) or 0)
+
+
 def _claimable(now: datetime) -> ColumnElement[bool]:
     due = or_(col(RenderJob.lease_until).is_(None), col(RenderJob.lease_until) <= now)
     return or_(

@@ -51,6 +51,16 @@ async def balance(session: AsyncSession, user_id: int) -> int:
     return int(value or 0)
 
 
+async def all_given(session: AsyncSession, user_id: int) -> bool:
+    """Whether every credit the user ever received was given (sign-up gift, giveaway code, refund), none
+    bought or granted by support: what decides whether the bot may call the balance "free"."""
+    query = select(col(LedgerEntry.id)).where(
+        col(LedgerEntry.user_id) == user_id,
+        col(LedgerEntry.kind).in_((EntryKind.GRANT, EntryKind.PURCHASE)),
+    )
+    return await session.scalar(query.limit(1)) is None
+
+
 async def _record(session: AsyncSession, user_id: int, delta: int, kind: EntryKind, key: str, reference: str) -> bool:
     result = await session.execute(
         insert_ignore(

@@ -230,3 +230,19 @@ class Payment(SQLModel, table=True):
     updated_at: datetime = _utc()  # type: ignore[assignment]
     paid_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     refunded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class WebChatEntry(SQLModel, table=True):
+    """One turn of a web visitor's conversation (what they sent, what we answered), so a reload shows it again.
+
+    `client_id` is the page's own id for a message: a retried POST finds the first answer here instead of
+    being handled twice. `body` is the JSON the page draws (file links, never file bytes)."""
+
+    __tablename__ = "webchat_entries"
+    __table_args__ = (UniqueConstraint("user_id", "client_id", name="uq_webchat_entries_client"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(sa_column=Column(Integer, ForeignKey("users.id", ondelete="CASCADE"), index=True))
+    client_id: str | None = Field(default=None, max_length=64)
+    body: str
+    created_at: datetime = _utc()  # type: ignore[assignment]

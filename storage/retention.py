@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_, select
 from sqlmodel import col
 
-from storage import events
+from storage import events, webchat
 from storage.blobs import BlobStore
 from storage.db import Database
 from storage.models import StoredFile
@@ -25,7 +25,7 @@ from storage.types import utcnow
 log = logging.getLogger(__name__)
 
 ORPHAN_GRACE_S = 24 * 3600
-UPLOAD_KINDS = ("upload",)
+UPLOAD_KINDS = ("upload", "web-upload")  # the web chat keeps the photo as sent too
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +54,7 @@ async def purge(
     async with db.transaction() as session:
         rows = (await session.execute(select(col(StoredFile.kind), col(StoredFile.path)).where(expired))).all()
         await session.execute(delete(StoredFile).where(expired))
+        await webchat.forget_older_than(session, output_cutoff)  # the web chat's turns showing those files
     for _kind, path in rows:
         blobs.delete(path)
     uploads = sum(1 for kind, _ in rows if kind in UPLOAD_KINDS)

@@ -1,100 +1,47 @@
 """The website's chat: the embedded default channel, served on the shared HTTP server.
 
 A visitor is identified by a random token in an HttpOnly cookie (a malformed or missing cookie simply
-starts a new visitor). Messages are POSTed as JSON (photos as multipart); the replies to a message come
-back in the response, and replies produced later (render results) arrive over Server-Sent Events.
+starts a new visitor). Messages are POSTed as JSON (photos as multipart) with the page's own id: the
+answer is kept with that id, so a retried POST gets the first answer back and is never handled (or
+charged) twice. Replies produced later (render results) are kept the same way and pushed over
+Server-Sent Events; a page that was away asks for what it missed (`/webchat/history?after=`).
+Everything kept lives in the database and the blob store (bot/channels/webchat_store.py), so a restart
+or another front process serves the same conversation and files.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
 import secrets
 import uuid
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from bot.channels.base import ChannelError, Refused, Unavailable
+from bot.channels.webchat_relay import Push
+from bot.channels.webchat_store import WebChatStore, transient
+from bot.channels.webchat_views import accept_language, add_view_routes
 from handlers.errors import ServiceUnavailable
 from handlers.i18n import catalog, locale_from_hint
-from handlers.model import (
-    Album,
-    ChatAction,
-    Choice,
-    Document,
-    Image,
-    Inbound,
-    Kind,
-    Link,
-    MediaRef,
-    Progress,
-    Reply,
-    Text,
-)
 from handlers.model import Channel as ChannelName
-
-if TYPE_CHECKING:
-    from bot.channels.webchat_relay import WebChatRelay
+from handlers.model import Choice, Inbound, Kind, MediaRef, Reply, Text
 
 log = logging.getLogger(__name__)
 
 COOKIE = "nxz_visitor"
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{22,43}$")
 _MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-STATIC_DIR = Path(__file__).resolve().parent / "static"
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-MAX_UPLOADS_PER_MESSAGE = 10
-MEDIA_CACHE_BYTES = 256 * 1024 * 1024
+MAX_UPLOADS_PER_MESSAGE = 20
 IMAGE_MIMES = {"image/jpeg", "image/png", "image/webp", "image/heic", "image/heif", "image/gif"}
 
 Dispatch = Callable[[Inbound], Awaitable[list[Reply]]]
 LocaleLookup = Callable[[str], Awaitable[str | None]]
-
-
-@dataclass(frozen=True, slots=True)
-class _Stored:
-    visitor: str
-    mime: str
-    name: str
-    data: bytes
-
-
-class _MediaCache:
-    """Bytes served at /webchat/media/<id>, visible only to their visitor; oldest evicted first."""
-
-    def __init__(self, limit_bytes: int) -> None:
-        self._items: OrderedDict[str, _Stored] = OrderedDict()
-        self._bytes = 0
-        self._limit = limit_bytes
-
-    def put(self, item: _Stored) -> str:
-        key = secrets.token_urlsafe(16)
-        self._items[key] = item
-        self._bytes += len(item.data)
-        while self._bytes > self._limit and len(self._items) > 1:
-            _, old = self._items.popitem(last=False)
-            self._bytes -= len(old.data)
-        return key
-
-    def get(self, key: str) -> _Stored | None:
-        return self._items.get(key)
-
-    def pop(self, key: str) -> _Stored | None:
-        item = self._items.pop(key, None)
-        if item:
-            self._bytes -= len(item.data)
-        return item
-
-    def forget_visitor(self, visitor: str) -> None:
-        for key in [k for k, v in self._items.items() if v.visitor == visitor]:
-            self.pop(key)
 
 
 class WebChat:
@@ -104,177 +51,194 @@ class WebChat:
         self,
         dispatch: Dispatch,
         locale_of: LocaleLookup,
+        store: WebChatStore,
+        push: Push,
         *,
         secure_cookie: bool = False,
-        relay: WebChatRelay | None = None,
     ) -> None:
         self._dispatch = dispatch
-        self._locale_of = locale_of
+        self.locale_of = locale_of
         self._secure_cookie = secure_cookie
-        self._media = _MediaCache(MEDIA_CACHE_BYTES)
-        self._uploads = _MediaCache(MEDIA_CACHE_BYTES)
+        self.store = store
+        self._push = push
         self._listeners: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
-        # With REDIS_URL (bot/channels/webchat_relay.py): uploads, result files and late replies go through
-        # Redis, so render workers in other processes can fetch and send. Not started in a worker process.
-        self._relay = relay
-        self._background: set[asyncio.Task[None]] = set()
 
     # Channel protocol ---------------------------------------------------------------------------
 
     def add_routes(self, app: web.Application) -> None:
-        app.router.add_get("/", self.page)
-        app.router.add_get("/webchat/app.js", self.script)
         app.router.add_post("/webchat/messages", self.message)
         app.router.add_post("/webchat/photos", self.photos)
         app.router.add_get("/webchat/events", self.events)
-        app.router.add_get("/webchat/media/{key}", self.media)
+        add_view_routes(app, self)
 
     async def start(self) -> None:
-        if self._relay is not None:
-            await self._relay.start(self._push, lambda: self._listeners.keys())
+        await self._push.start(self._deliver, lambda: self._listeners.keys())
 
     async def stop(self) -> None:
-        if self._relay is not None:
-            await self._relay.stop()
+        await self._push.stop()
         for queues in self._listeners.values():
             for queue in queues:
                 queue.put_nowait({"type": "bye"})
 
     async def send(self, chat_id: str, replies: Sequence[Reply]) -> None:
-        if self._relay is not None:  # to whichever front process the visitor is connected to
-            from bot.channels.webchat_relay import RelayedFile
-
-            files: list[tuple[str, RelayedFile]] = []
-
-            def stash(item: _Stored) -> str:
-                files.append((key := self._relay_key(), RelayedFile(item.visitor, item.mime, item.name, item.data)))
-                return key
-
-            payload = [self._serialize(chat_id, r, stash) for r in replies]
-            await self._relay.publish(chat_id, {"type": "replies", "replies": payload}, files)
-            return
-        self._push(chat_id, {"type": "replies", "replies": [self._serialize(chat_id, r) for r in replies]})
-
-    def _push(self, chat_id: str, item: dict[str, Any]) -> None:
-        for queue in self._listeners.get(chat_id, set()):
-            queue.put_nowait(item)
-
-    def _relay_key(self) -> str:
-        return secrets.token_urlsafe(16)
+        """Kept in the conversation = delivered (the page shows it on its next load); then pushed if open."""
+        try:
+            user_id = await self.store.user_id(chat_id)
+            if user_id is None:
+                raise Refused("the web visitor is gone (erased)")
+            drawn = await self.store.serialize(user_id, replies)
+            entry = 0
+            if any(r["type"] != "action" for r in drawn):
+                entry = await self.store.add_entry(user_id, {"replies": drawn})
+        except ChannelError:
+            raise
+        except Exception as error:
+            if transient(error):
+                raise Unavailable(f"web chat storage: {type(error).__name__}", retry_after=5.0) from None
+            log.exception("web chat: could not keep a reply")
+            raise Refused(f"web chat: {type(error).__name__}") from None
+        await self._push.publish(chat_id, {"type": "replies", "entry": entry, "replies": drawn})
 
     async def fetch_media(self, file_id: str) -> bytes:
-        if self._relay is not None:
-            from bot.channels.base import MediaUnavailable
+        if not file_id:
+            raise Refused("no upload (it was too large to accept)")
+        return await self.store.fetch_upload(file_id)
 
-            found = await self._relay.get_file("upload", file_id)
-            if found is None:
-                raise MediaUnavailable(f"web upload {file_id} expired or unknown")
-            return found.data
-        item = self._uploads.get(file_id)
-        if item is None:
-            raise FileNotFoundError(file_id)
-        return item.data
+    def _deliver(self, visitor: str, item: dict[str, Any]) -> None:
+        for queue in self._listeners.get(visitor, set()):
+            queue.put_nowait(item)
 
     # HTTP ---------------------------------------------------------------------------------------
 
-    async def page(self, request: web.Request) -> web.Response:
-        visitor, fresh = self._visitor(request)
-        lang = (await self._locale_of(visitor)) if not fresh else None
-        lang = lang or locale_from_hint(_accept_language(request))
-        t = catalog(lang)
-        strings: dict[str, str | bool] = {
-            key: t(f"web-{key}") for key in ("title", "placeholder", "send", "photo", "offline", "you", "bot")
-        }
-        strings["fresh"] = fresh  # a first visit opens with the welcome, as /start does on the platforms
-        html = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
-        html = html.replace("{{lang}}", lang).replace("{{title}}", _escape_html(str(strings["title"])))
-        html = html.replace("{{strings}}", _escape_json_for_html(strings))
-        response = web.Response(text=html, content_type="text/html", charset="utf-8")
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; img-src 'self' blob:; style-src 'self' 'unsafe-inline'; script-src 'self'"
-        )
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        self._remember(response, visitor, fresh)
-        return response
-
-    async def script(self, _request: web.Request) -> web.FileResponse:
-        return web.FileResponse(STATIC_DIR / "app.js", headers={"Content-Type": "text/javascript; charset=utf-8"})
-
     async def message(self, request: web.Request) -> web.Response:
-        visitor, fresh = self._visitor(request)
+        visitor, fresh = self.visitor(request)
         try:
             body = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
             body = None
         if not isinstance(body, dict):
             return web.json_response({"error": "expected a JSON object"}, status=400)
-        text = body.get("text") if isinstance(body.get("text"), str) else ""
-        payload = body.get("payload") if isinstance(body.get("payload"), str) else None
+        text = _string(body.get("text"))
+        payload = _string(body.get("payload")) or None
+        shown = _string(body.get("label")) if payload else text
+        client_id = _client_id(body.get("id"))
+        mine = None if body.get("quiet") is True else {"type": "text", "text": shown[:4096]}
         kind = Kind.BUTTON if payload else Kind.TEXT
-        event = self._event(request, visitor, kind, body.get("id"), text=text or "", payload=payload)
-        try:
-            replies = await self._dispatch(event)
-        except ServiceUnavailable:
-            return self._unavailable(request, visitor, fresh)
-        response = web.json_response({"replies": [self._serialize(visitor, r) for r in replies]})
-        self._remember(response, visitor, fresh)
-        return response
-
-    def _unavailable(self, request: web.Request, visitor: str, fresh: bool) -> web.Response:
-        """Nothing was recorded: say so (503), and the visitor sends again; nothing was charged."""
-        text = catalog(locale_from_hint(_accept_language(request)))("error-unavailable")
-        response = web.json_response({"replies": [{"type": "text", "text": text}]}, status=503)
-        self._remember(response, visitor, fresh)
-        return response
+        event = self._event(request, visitor, kind, client_id, text=text or "", payload=payload)
+        return await self._answer(request, visitor, fresh, client_id, mine, [event])
 
     async def photos(self, request: web.Request) -> web.Response:
-        visitor, fresh = self._visitor(request)
+        visitor, fresh = self.visitor(request)
         if not request.content_type.startswith("multipart/"):
             return web.json_response({"error": "expected multipart/form-data"}, status=400)
         reader = await request.multipart()
         refs: list[MediaRef] = []
-        message_id: str | None = None
+        client_id: str | None = None
+        left_out = 0
         while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader):
                 continue
             if part.name == "id":
-                message_id = (await part.text())[:64]
+                client_id = _client_id((await part.text())[:64])
                 continue
             if part.name != "photo" or len(refs) >= MAX_UPLOADS_PER_MESSAGE:
+                left_out += part.name == "photo"  # answered below, never dropped silently
                 await part.release()
                 continue
             data = await _read_capped(part, MAX_UPLOAD_BYTES)
+            if data == b"":
+                continue  # an empty file field is no photo
             mime = (part.headers.get("Content-Type") or "application/octet-stream").split(";")[0].strip().lower()
             if data is None:  # the handler sees the oversized size and answers in the user's language
-                refs.append(MediaRef(file_id="", mime=mime, size=MAX_UPLOAD_BYTES + 1, name=part.filename))
+                refs.append(MediaRef(file_id="", mime=mime, size=MAX_UPLOAD_BYTES + 1))
                 continue
-            if self._relay is not None:
-                from bot.channels.webchat_relay import RelayedFile
-
-                key = await self._relay.put_file("upload", RelayedFile(visitor, mime, "upload", data))
-            else:
-                key = self._uploads.put(_Stored(visitor, mime, "upload", data))
-            refs.append(MediaRef(file_id=key, mime=mime, size=len(data), name=part.filename))
+            try:  # accepted = sealed in the blob store: a restart or another worker process can render it
+                path = await self.store.keep_upload(data)
+            except OSError:
+                log.exception("web chat: the blob store refused an upload")
+                return self._unavailable(request, visitor, fresh)
+            refs.append(MediaRef(file_id=path, mime=mime, size=len(data)))
         if not refs:
             return web.json_response({"error": "no photo in the form"}, status=400)
         album = uuid.uuid4().hex if len(refs) > 1 else None
-        replies: list[dict[str, Any]] = []
+        events = []
         for index, ref in enumerate(refs):
             kind = Kind.ALBUM_ITEM if album else (Kind.PHOTO if ref.mime in IMAGE_MIMES else Kind.DOCUMENT)
-            event_id = f"{message_id}-{index}" if message_id else None
-            event = self._event(request, visitor, kind, event_id, media=(ref,), album_key=album)
+            event_id = f"{client_id}-{index}" if client_id else None
+            events.append(self._event(request, visitor, kind, event_id, media=(ref,), album_key=album))
+        mine = {"type": "photos", "files": [], "left_out": left_out}
+        return await self._answer(request, visitor, fresh, client_id, mine, events)
+
+    async def _answer(
+        self,
+        request: web.Request,
+        visitor: str,
+        fresh: bool,
+        client_id: str | None,
+        mine: dict[str, Any] | None,
+        events: list[Inbound],
+    ) -> web.Response:
+        """Dispatch the message's events once, keep the turn, answer; a repeated client id gets the first answer."""
+        uploads = _uploads(events)
+        try:
+            user_id = None if fresh else await self.store.user_id(visitor)
+            kept = await self.store.answered(user_id, client_id) if user_id and client_id else None
+        except Exception as error:
+            if not transient(error):
+                raise
+            return self._unavailable(request, visitor, fresh, uploads)
+        if kept is not None:  # a retry of a message already handled: nothing is done (or charged) again
+            for path, _, _ in uploads:
+                await self.store.drop_upload(path)
+            return self._json(
+                {"replies": kept.get("replies", []), "me": kept.get("me"), "entry": kept["entry"], "repeat": True},
+                visitor,
+                fresh,
+            )
+        replies: list[Reply] = []
+        for done, event in enumerate(events):
             try:
-                replies.extend(self._serialize(visitor, r) for r in await self._dispatch(event))
-            except ServiceUnavailable:
-                return self._unavailable(request, visitor, fresh)
-        response = web.json_response({"replies": replies})
-        self._remember(response, visitor, fresh)
+                replies.extend(await self._dispatch(event))
+            except ServiceUnavailable:  # the rest was not recorded: its uploads go, the page sends again
+                return self._unavailable(request, visitor, fresh, _uploads(events[done:]))
+        user_id = await self.store.user_id(visitor)
+        if user_id is None:  # erased by this very message (/delete), or rate limited before it existed
+            for path, _, _ in uploads:
+                await self.store.drop_upload(path)
+            plain = [{"type": "text", "text": r.text} for r in replies if isinstance(r, Text | Choice)]
+            return self._json({"replies": plain}, visitor, fresh)
+        if mine is not None and mine["type"] == "photos":
+            mine["files"] = await self.store.record_uploads(user_id, uploads)
+            if left_out := mine.pop("left_out", 0):
+                t = catalog(await self.locale_of(visitor) or "en")
+                replies.append(Text(text=t("photo-too-many", limit=MAX_UPLOADS_PER_MESSAGE, left=left_out)))
+        drawn = await self.store.serialize(user_id, replies)
+        turn: dict[str, Any] = {"me": mine, "replies": drawn}
+        entry = await self.store.add_entry(user_id, turn, client_id)
+        if client_id and entry:  # the same id sent twice at once: both answer with the turn that was kept
+            turn = await self.store.answered(user_id, client_id) or turn
+        return self._json({**turn, "entry": entry}, visitor, fresh)
+
+    def _json(self, body: dict[str, Any], visitor: str, fresh: bool) -> web.Response:
+        response = web.json_response(body)
+        self.remember(response, visitor, fresh)
+        return response
+
+    def _unavailable(
+        self, request: web.Request, visitor: str, fresh: bool, uploads: Sequence[tuple[str, str, int]] = ()
+    ) -> web.Response:
+        """Nothing was recorded: say so (503), and the page sends again; nothing was charged."""
+        for path, _, _ in uploads:
+            self.store.blobs.delete(path)
+        text = catalog(locale_from_hint(accept_language(request)))("error-unavailable")
+        response = web.json_response({"replies": [{"type": "text", "text": text}]}, status=503)
+        self.remember(response, visitor, fresh)
         return response
 
     async def events(self, request: web.Request) -> web.StreamResponse:
-        visitor, fresh = self._visitor(request)
+        visitor, fresh = self.visitor(request)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-        self._remember(response, visitor, fresh)
+        self.remember(response, visitor, fresh)
         await response.prepare(request)
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._listeners.setdefault(visitor, set()).add(queue)
@@ -297,30 +261,15 @@ class WebChat:
                 del self._listeners[visitor]
         return response
 
-    async def media(self, request: web.Request) -> web.Response:
-        visitor, _ = self._visitor(request)
-        item = self._media.get(request.match_info["key"])
-        if item is None and self._relay is not None:
-            found = await self._relay.get_file("media", request.match_info["key"])
-            item = _Stored(found.visitor, found.mime, found.name, found.data) if found else None
-        if item is None or item.visitor != visitor:
-            raise web.HTTPNotFound()
-        disposition = "inline" if item.mime.startswith("image/") else "attachment"
-        return web.Response(
-            body=item.data,
-            content_type=item.mime,
-            headers={"Content-Disposition": f'{disposition}; filename="{item.name}"', "Cache-Control": "private"},
-        )
-
     # Helpers ------------------------------------------------------------------------------------
 
-    def _visitor(self, request: web.Request) -> tuple[str, bool]:
+    def visitor(self, request: web.Request) -> tuple[str, bool]:
         token = request.cookies.get(COOKIE, "")
         if _TOKEN.match(token):
             return token, False
         return secrets.token_urlsafe(16), True
 
-    def _remember(self, response: web.StreamResponse, visitor: str, fresh: bool) -> None:
+    def remember(self, response: web.StreamResponse, visitor: str, fresh: bool) -> None:
         if fresh:
             response.set_cookie(
                 COOKIE, visitor, max_age=365 * 24 * 3600, httponly=True, samesite="Lax", secure=self._secure_cookie
@@ -331,64 +280,38 @@ class WebChat:
         request: web.Request,
         visitor: str,
         kind: Kind,
-        message_id: object,
+        message_id: str | None,
         *,
         text: str = "",
         payload: str | None = None,
         media: tuple[MediaRef, ...] = (),
         album_key: str | None = None,
     ) -> Inbound:
-        # The page sends its own id per message, so a retried POST is recognised as the same message.
-        event_id = message_id if isinstance(message_id, str) and _MESSAGE_ID.match(message_id) else uuid.uuid4().hex
         return Inbound(
             channel=ChannelName.WEB,
             user_id=visitor,
             chat_id=visitor,
-            event_id=f"{visitor}:{event_id}",
+            event_id=f"{visitor}:{message_id or uuid.uuid4().hex}",
             kind=kind,
             text=text,
             payload=payload,
             media=media,
             album_key=album_key,
-            locale_hint=_accept_language(request),
+            locale_hint=accept_language(request),
         )
 
-    def _serialize(self, visitor: str, reply: Reply, stash: Callable[[_Stored], str] | None = None) -> dict[str, Any]:
-        stash = stash or self._media.put
-        match reply:
-            case Text():
-                return {"type": "text", "text": reply.text}
-            case Choice():
-                buttons = [{"label": b.label, "payload": b.payload} for b in reply.buttons]
-                return {"type": "choice", "text": reply.text, "buttons": buttons}
-            case Image() | Document():
-                key = stash(_Stored(visitor, reply.mime, _safe_name(reply.name), reply.data))
-                return {
-                    "type": "image" if isinstance(reply, Image) else "document",
-                    "url": f"/webchat/media/{key}",
-                    "name": _safe_name(reply.name),
-                    "mime": reply.mime,
-                    "caption": reply.caption,
-                }
-            case Album():
-                return {"type": "album", "items": [self._serialize(visitor, item, stash) for item in reply.items]}
-            case Progress():
-                return {"type": "progress", "key": reply.key, "text": reply.text}
-            case ChatAction():
-                return {"type": "action", "action": reply.action}
-            case Link():
-                return {"type": "link", "text": reply.text, "label": reply.label, "url": reply.url}
-        raise TypeError(f"unknown reply {reply!r}")
 
-    def forget_visitor(self, visitor: str) -> None:
-        """Drop everything held in memory for a visitor (their /delete)."""
-        self._media.forget_visitor(visitor)
-        self._uploads.forget_visitor(visitor)
-        if self._relay is not None:  # and what Redis holds for them (it expires within the hour anyway)
-            with contextlib.suppress(RuntimeError):  # no running loop: nothing async to schedule
-                task = asyncio.get_running_loop().create_task(self._relay.forget_visitor(visitor))
-                self._background.add(task)
-                task.add_done_callback(self._background.discard)
+def _uploads(events: Sequence[Inbound]) -> list[tuple[str, str, int]]:
+    """(blob path, mime, bytes) of the photos these events carry (an oversized one was never stored)."""
+    return [(m.file_id, m.mime or "", m.size or 0) for e in events for m in e.media if m.file_id]
+
+
+def _string(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _client_id(value: object) -> str | None:
+    return value if isinstance(value, str) and _MESSAGE_ID.match(value) else None
 
 
 async def _read_capped(part: Any, limit: int) -> bytes | None:
@@ -402,21 +325,3 @@ async def _read_capped(part: Any, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _accept_language(request: web.Request) -> str | None:
-    header = request.headers.get("Accept-Language", "")
-    first = header.split(",")[0].split(";")[0].strip()
-    return first or None
-
-
-def _safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:80] or "file"
-
-
-def _escape_html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-
-
-def _escape_json_for_html(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

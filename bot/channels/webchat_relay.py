@@ -1,16 +1,12 @@
-"""The web chat across processes (REDIS_URL set): uploads, result files and late replies go through Redis.
+"""How a reply made later (a render result) reaches the page: pushed to the visitor's open event streams.
 
-Without Redis the web chat keeps uploads and result images in its own memory and pushes late replies to
-the visitor's open event streams directly. With render workers in other processes (other machines), that
-memory is out of reach, so `WebChat` is given a relay:
+The reply itself is already kept (bot/channels/webchat_store.py): the push only saves the page a wait.
+Two ways, one interface, chosen once in the composition root:
 
-- an upload is stored in Redis for `ttl_s` (1 h) under a random key, so any worker can `fetch_media` it;
-- a worker's `send` stores the images/documents of its replies in Redis (same TTL) and publishes the
-  serialized replies on the visitor's pub/sub channel; image URLs stay `/webchat/media/<key>` and the
-  front serves them from Redis (only to the visitor they were made for);
-- every front process subscribes to the visitors' channels (one pattern subscription) and forwards what
-  arrives to the event streams of the visitors connected to it; a visitor connected nowhere misses the
-  live push, as without Redis (the results wait in /history).
+- `LocalPush` (no REDIS_URL): the render workers run in this process; hand the item to the streams here.
+- `WebChatRelay` (REDIS_URL set): workers run in other processes or machines; a worker publishes the item
+  on the visitor's pub/sub channel and every front forwards what arrives to the visitors connected to it.
+  A visitor connected nowhere misses only the push: the page asks for what it missed when it reconnects.
 
 Channel names carry a keyed hash of the visitor token, never the token (a cookie credential) itself.
 """
@@ -23,35 +19,47 @@ import hashlib
 import hmac
 import json
 import logging
-import secrets
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
-FILE_TTL_S = 3600
-Kind = Literal["upload", "media"]
 Deliver = Callable[[str, dict[str, Any]], None]
 
 
-@dataclass(frozen=True, slots=True)
-class RelayedFile:
-    visitor: str
-    mime: str
-    name: str
-    data: bytes
+class Push(Protocol):
+    """How a late reply reaches open pages: in this process, or through Redis (below)."""
+
+    async def start(self, deliver: Deliver, visitors: Callable[[], Iterable[str]]) -> None: ...
+    async def stop(self) -> None: ...
+    async def publish(self, visitor: str, item: dict[str, Any]) -> None: ...
+
+
+class LocalPush:
+    """Without Redis: the worker that finished a job runs in this process, so deliver directly."""
+
+    def __init__(self) -> None:
+        self._deliver: Deliver | None = None
+
+    async def start(self, deliver: Deliver, visitors: Callable[[], Iterable[str]]) -> None:
+        self._deliver = deliver
+
+    async def stop(self) -> None:
+        self._deliver = None
+
+    async def publish(self, visitor: str, item: dict[str, Any]) -> None:
+        if self._deliver is not None:
+            self._deliver(visitor, item)
 
 
 class WebChatRelay:
-    def __init__(self, redis: Redis, *, prefix: str, key: bytes, ttl_s: int = FILE_TTL_S) -> None:
+    def __init__(self, redis: Redis, *, prefix: str, key: bytes) -> None:
         self._redis = redis
         self._prefix = f"{prefix}:webchat"
         self._key = key
-        self._ttl_s = ttl_s
         self._hashes: dict[str, str] = {}
         self._task: asyncio.Task[None] | None = None
         self.subscribed = asyncio.Event()
@@ -75,55 +83,14 @@ class WebChatRelay:
         """Every visitor's channel (what a front subscribes to)."""
         return f"{self._prefix}:to:*"
 
-    def _file_key(self, kind: Kind, key: str) -> str:
-        return f"{self._prefix}:{kind}:{key}"
-
-    def _index_key(self, visitor: str) -> str:
-        return f"{self._prefix}:files-of:{self.visitor_hash(visitor)}"
-
-    # Files ----------------------------------------------------------------------------------------
-
-    @staticmethod
-    def new_key() -> str:
-        return secrets.token_urlsafe(16)
-
-    async def put_file(self, kind: Kind, item: RelayedFile, key: str | None = None) -> str:
-        key = key or self.new_key()
-        await self.put_files(kind, [(key, item)])
-        return key
-
-    async def put_files(self, kind: Kind, items: Iterable[tuple[str, RelayedFile]]) -> None:
-        pipe = self._redis.pipeline(transaction=False)
-        for key, item in items:
-            name = self._file_key(kind, key)
-            pipe.hset(name, mapping={"v": item.visitor, "m": item.mime, "n": item.name, "d": item.data})
-            pipe.expire(name, self._ttl_s)
-            index = self._index_key(item.visitor)
-            pipe.sadd(index, name)
-            pipe.expire(index, self._ttl_s)
-        await pipe.execute()
-
-    async def get_file(self, kind: Kind, key: str) -> RelayedFile | None:
-        fields: dict[Any, Any] = await self._redis.hgetall(self._file_key(kind, key))  # type: ignore[misc]
-        if not fields or b"d" not in fields:
-            return None
-        return RelayedFile(
-            visitor=fields[b"v"].decode(), mime=fields[b"m"].decode(), name=fields[b"n"].decode(), data=fields[b"d"]
-        )
-
-    async def forget_visitor(self, visitor: str) -> None:
-        index = self._index_key(visitor)
-        names: set[Any] = await self._redis.smembers(index)  # type: ignore[misc]
-        await self._redis.delete(index, *names)
-
     # Late replies ---------------------------------------------------------------------------------
 
-    async def publish(self, visitor: str, item: dict[str, Any], files: Iterable[tuple[str, RelayedFile]] = ()) -> int:
-        """Store the files the item links to, then publish it; returns how many fronts received it."""
-        files = list(files)
-        if files:
-            await self.put_files("media", files)
-        return int(await self._redis.publish(self.channel(visitor), json.dumps(item, ensure_ascii=False)))
+    async def publish(self, visitor: str, item: dict[str, Any]) -> None:
+        """Best effort: the item is kept in the database already, so a Redis hiccup only delays it."""
+        try:
+            await self._redis.publish(self.channel(visitor), json.dumps(item, ensure_ascii=False))
+        except (RedisError, OSError) as error:
+            log.warning("web chat relay: publish failed (%s); the page catches up when it reconnects", error)
 
     async def start(self, deliver: Deliver, visitors: Callable[[], Iterable[str]]) -> None:
         """Subscribe (front processes): `deliver(visitor, item)` for each item to a visitor connected here."""

@@ -4,9 +4,15 @@ welcome =
     Welcome to Nexoraz! 📸
     Send me a photo of your product and I will turn it into studio images: background removed, a clean white or styled backdrop, a soft shadow, and sizes ready for Facebook, Instagram and marketplaces.
 
-    You have { $credits ->
-        [one] { $credits } free credit
-       *[other] { $credits } free credits
+    You have { $source ->
+        [gift] { $credits ->
+            [one] { $credits } free credit, our welcome gift
+           *[other] { $credits } free credits, our welcome gift
+        }
+       *[balance] { $credits ->
+            [one] { $credits } credit
+           *[other] { $credits } credits
+        }
     }.
 
     What to do next: photograph your product in good light and send the photo here.{ $more }
@@ -46,6 +52,13 @@ error-internal = Sorry, something went wrong on our side. Please try again in a 
 error-bad-input = I could not understand that. Type "help" to see what I can do.
 error-unavailable = Sorry, we could not take your message just now. Please send it again in a minute; nothing was charged.
 error-rate-limited = You are sending messages very quickly. Please wait a minute and try again.
+
+price-answer =
+    Each photo costs { $cost ->
+        [one] { $cost } credit
+       *[other] { $cost } credits
+    }; the other backgrounds and sizes of the same photo are free for a day.{ $more }
+    To see your balance, type "credits".
 
 ## Commands: one sentence each, for /help and Telegram's menu (the command itself is declared in code)
 

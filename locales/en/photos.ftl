@@ -4,7 +4,7 @@ photo-received = 📥 Got your photo! You are #{ $position } in line; your studi
 photo-received-album = 📥 Got your photos! You are #{ $position } in line; each photo's studio images will arrive here as soon as it is ready.
 photo-restyling = 🎨 Making another version of your photo…
 photo-rendering = 🎨 Working on your photo now…
-photo-done = ✅ Your studio images are ready ({ $style }, { $size }). They are sent as files, so nothing is blurred. Credits left: { $balance }.
+photo-done = ✅ Your studio images are ready ({ $style }, { $size }). They come as files, so the chat app does not shrink or recompress them. Credits left: { $balance }.
 photo-hard-tip = 💡 This product was hard to separate from its background. For a cleaner result, photograph it on a plain surface with some space around it.
 photo-more-options = Other backgrounds and sizes (free for a day):
 photo-as-photo = Send as photo
@@ -19,7 +19,6 @@ photo-undelivered = I could not send your studio images here. They are saved: ty
 photo-not-image = This file is not a photo. Please send a JPEG, PNG, WebP or HEIC image.
 photo-file-too-big = This file is over { $limit } MB. Please send a smaller photo.
 photo-busy = We are very busy right now. Please send your photo again in a minute; you have not been charged.
-photo-one-batch = Your previous photos are still being made. Please wait until they arrive, then send the next ones.
 
 history-empty = You have no finished photos yet. Send a photo of your product to make your first studio images.
 history-title = Your recent photos:
@@ -51,3 +50,15 @@ style-current = Your photos are made with: { $style }, { $size }.
 style-choose-background = Choose a background:
 style-choose-size = Choose a size:
 style-saved = Saved. Your next photos will be made with: { $style }, { $size }.
+
+photo-album-short =
+    You sent more photos than your credits cover. { $made ->
+        [0] None of them can be made now.
+        [one] The first photo will be made; the others were not charged.
+       *[other] The first { $made } photos will be made; the others were not charged.
+    }
+    Get free codes on our Facebook page: { $page }
+    Or buy a pack: { $upgrade }
+    Then send the other photos again.
+
+photo-too-many = I can take { $limit } photos in one message: I took the first { $limit }. Please send the other { $left } in another message.

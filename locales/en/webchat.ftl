@@ -3,7 +3,15 @@
 web-title = Nexoraz: studio photos in a chat
 web-placeholder = Type a message, or send a photo of your product
 web-send = Send
-web-photo = 📷 Photo
+web-photo = Send a photo
 web-offline = Connection lost. Reconnecting…
 web-you = You
 web-bot = Nexoraz
+web-sending = Sending…
+web-failed = Not sent. Tap to try again
+web-gallery = My photos
+web-download-all = Download all (zip)
+web-close = Back to chat
+web-gallery-empty = Your finished photos will appear here. Send a photo of your product to start.
+web-other-lang = বাংলা
+web-other-lang-code = bn

@@ -70,7 +70,7 @@ async def test_a_bengali_visitor_chats_presses_buttons_and_is_remembered(served:
     await page.fill("#text", "শুরু")
     await page.press("#text", "Enter")
     await page.wait_for_selector(".msg.bot >> text=Nexoraz-এ আপনাকে স্বাগতম")
-    assert "৩টি ফ্রি ক্রেডিট" in await page.inner_text("#log")
+    assert "৩টি ফ্রি ক্রেডিট আছে, আমাদের স্বাগতম উপহার" in await page.inner_text("#log")
 
     await page.fill("#text", "ভাষা")
     await page.click("#send")

@@ -56,13 +56,19 @@ async def test_bad_bodies_get_400_not_a_crash(served: tuple[app_module.App, str]
             assert r.status == 400
 
 
-async def test_a_retried_post_with_the_same_id_is_answered_once(served: tuple[app_module.App, str]) -> None:
+async def test_a_retried_post_with_the_same_id_gets_the_first_answer(served: tuple[app_module.App, str]) -> None:
+    """The page retries with the same id when an answer was lost: it gets that answer, nothing is done twice."""
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         body = {"text": "help", "id": "msg-0001-abcd"}
         async with http.post(served[1] + "/webchat/messages", json=body) as r:
-            assert (await r.json())["replies"]
+            first = await r.json()
+            assert first["replies"] and not first.get("repeat")
         async with http.post(served[1] + "/webchat/messages", json=body) as r:
-            assert (await r.json())["replies"] == []
+            again = await r.json()
+        assert again["repeat"] is True and again["replies"] == first["replies"]
+        async with http.get(served[1] + "/webchat/history") as r:
+            entries = (await r.json())["entries"]
+        assert [e["me"]["text"] for e in entries] == ["help"]  # one turn kept, not two
 
 
 async def test_later_replies_arrive_over_sse_and_media_is_private(served: tuple[app_module.App, str]) -> None:

@@ -73,8 +73,8 @@ async def photo_with_retries(s: Stack, channel: str, n: int, tag: str, photo: by
 
     if channel == "web":
         for attempt in range(retries + 1):
-            # Judge this request by its own answer: `s.failures` is shared by every concurrent sender, and a
-            # spurious retry of a web upload is a new photo (it met "previous photos still being made").
+            # Judge this request by its own answer: `s.failures` is shared by every concurrent sender. A retry
+            # carries the same message id, so the web chat answers it as the same photo (charged once).
             took = await s.web_photo(f"{tag}-v{n}", photo)
             if took == took:  # a number, not NaN: this upload was answered 200
                 return

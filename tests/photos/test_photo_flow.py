@@ -124,13 +124,30 @@ async def test_album_of_four_one_acknowledgement_each_charged_failures_refunded_
         assert await balance(bot, "alb") == 8 - 3
 
 
-async def test_one_batch_in_flight_per_user(tmp_path: Path) -> None:
+async def test_an_album_past_the_balance_is_answered_once(tmp_path: Path) -> None:
+    """Issue 15: five photos, three credits: three made, one message saying so, nothing charged for the rest."""
+    async with photo_bot(tmp_path) as bot:
+        answers = [
+            texts(await bot.dispatcher.dispatch(bot.photo("alb5", product_photo(colour=(40 * n, 90, 200)), album="g5")))
+            for n in range(5)
+        ]
+        assert [("more photos than your credits cover" in a) for a in answers] == [False] * 3 + [True, False]
+        assert "The first 3 photos will be made" in answers[3]
+        await bot.settle()
+        assert len(bot.channel.documents("alb5")) == 6
+        assert await balance(bot, "alb5") == 0
+
+
+async def test_a_photo_sent_while_another_renders_waits_its_turn(tmp_path: Path) -> None:
+    """Issue 15: queue, don't refuse. Each is charged when accepted and both are delivered once."""
     async with photo_bot(tmp_path) as bot:
         await bot.dispatcher.dispatch(bot.photo("busy", product_photo()))
-        second = texts(await bot.dispatcher.dispatch(bot.photo("busy", product_photo())))
-        assert "previous photos are still being made" in second
+        second = await bot.dispatcher.dispatch(bot.photo("busy", product_photo(colour=(30, 90, 200))))
+        assert "#2 in line" in " ".join(r.text for r in second if isinstance(r, Progress))
+        assert await balance(bot, "busy") == 1
         await bot.settle()
-        assert await balance(bot, "busy") == 2
+        assert len(bot.channel.documents("busy")) == 4
+        assert await balance(bot, "busy") == 1
 
 
 async def test_restyle_reuses_the_cutout_and_is_free_history_gives_it_again(tmp_path: Path) -> None:

@@ -59,7 +59,7 @@ async def test_delete_erases_rows_blobs_jobs_and_deidentifies_the_ledger(service
 
     # The next message starts a fresh account, without a second batch of sign-up credits.
     welcome = await say(bot, inbound("hi", user="5150"))
-    assert "0 free credits" in welcome
+    assert "You have 0 credits." in welcome  # nothing given, so nothing called free (issue 15)
     async with services.db.transaction() as s:
         fresh = await users.find(s, identity)
         assert fresh is not None and fresh.created_at > seeded_at
@@ -114,7 +114,7 @@ async def test_delete_in_bengali(services: Services) -> None:
     assert {b.label for b in choice.buttons} == {"হ্যাঁ, সব মুছুন", "বাতিল"}
     assert all(len(b.label) <= 20 for b in choice.buttons)  # WhatsApp's reply-button limit
     assert "মুছে ফেলা হয়েছে" in await say(bot, inbound(payload="del:yes", user="80", lang="bn"))
-    assert "০টি ফ্রি ক্রেডিট" in await say(bot, inbound("hi", user="80", lang="bn"))
+    assert "আপনার কাছে ০টি ক্রেডিট আছে।" in await say(bot, inbound("hi", user="80", lang="bn"))
 
 
 async def test_bengali_alias_starts_deletion(services: Services) -> None:

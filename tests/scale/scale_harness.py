@@ -24,7 +24,7 @@ from typing import Any
 from redis.asyncio import Redis
 from sqlalchemy import select
 
-from bot.channels.webchat_relay import RelayedFile, WebChatRelay
+from bot.channels.webchat_relay import WebChatRelay
 from bot.queue_redis import RedisJobQueue
 from bot.settings import Settings
 from handlers.config import Config
@@ -91,9 +91,9 @@ class ScaleBot:
         return worker
 
     async def photo(self, visitor: str, data: bytes) -> list[Any]:
-        """The visitor sends a photo through the front: stored in Redis, job created, charged, queued."""
+        """The visitor sends a photo through the front: sealed in the blob store, job created, charged, queued."""
         self.counter += 1
-        key = await self.relay.put_file("upload", RelayedFile(visitor, "image/jpeg", "upload", data))
+        key = BlobStore(self.settings.data_dir, self.settings.secret_key("files")).put(data)
         event = Inbound(
             channel=Channel.WEB,
             user_id=visitor,

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from handlers.model import Progress
+from storage.models import StoredFile
 from tests.photos.photo_harness import product_photo
 from tests.scale.scale_harness import REPO, scale_bot
 
@@ -28,11 +29,10 @@ async def test_a_photo_is_rendered_and_delivered_by_a_worker_process(tmp_path: P
         assert set((await bot.job_states()).values()) == {"delivered"}
         assert await bot.queue.refresh_depth() == 0  # acknowledged and deleted
         url = bot.documents("alice")[0]["url"]
-        assert url.startswith("/webchat/media/")
-        stored = await bot.relay.get_file("media", url.rsplit("/", 1)[1])
-        assert stored is not None and stored.visitor == "alice" and stored.data
-        media_key = f"{bot.settings.redis_prefix}:webchat:media:{url.rsplit('/', 1)[1]}"
-        assert 0 < await bot.redis.ttl(media_key) <= 3600  # kept for an hour, not forever
+        assert url.startswith("/webchat/files/")  # a stored output, served from the blob store by any front
+        async with bot.db.transaction() as s:
+            stored = await s.get(StoredFile, int(url.rsplit("/", 1)[1]))
+        assert stored is not None and stored.kind == "output" and stored.bytes > 0
 
 
 def test_worker_without_redis_url_exits_2_with_one_clear_line(tmp_path: Path) -> None:

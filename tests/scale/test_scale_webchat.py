@@ -1,5 +1,6 @@
-"""The web chat across processes: the front stores the upload in Redis, a worker process renders and sends,
-the front pushes the replies to the visitor's event stream and serves the result files from Redis."""
+"""The web chat across processes: the front seals the upload in the blob store, a worker process renders and
+sends (keeping the turn in the database, pushing it through Redis), the front pushes the replies to the
+visitor's event stream, and any front (a second one here) serves the conversation and the result files."""
 
 from __future__ import annotations
 
@@ -48,6 +49,17 @@ async def test_web_visitor_gets_results_rendered_by_a_worker_process(tmp_path: P
                 events.close()
                 async with http.get(base + documents[0]["url"]) as media:
                     assert media.status == 200 and len(await media.read()) > 1000
+                other = app_module.create_app(settings)  # a second front: same database and blob store
+                await app_module.start(other)
+                try:
+                    second = f"http://127.0.0.1:{other.port}"
+                    async with http.get(second + documents[0]["url"]) as media:
+                        assert media.status == 200 and len(await media.read()) > 1000
+                    async with http.get(second + "/webchat/history") as kept:
+                        turns = (await kept.json())["entries"]
+                    assert any(r["type"] == "document" for t in turns for r in t["replies"])
+                finally:
+                    await app_module.stop(other)
             async with (
                 aiohttp.ClientSession(cookies={COOKIE: secrets.token_urlsafe(16)}) as stranger,
                 stranger.get(base + documents[0]["url"]) as media,

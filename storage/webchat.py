@@ -1,0 +1,127 @@
+"""The web chat's durable side: the kept conversation, and which stored files a web visitor may see.
+
+Files themselves are ordinary `StoredFile` rows (erased by /delete, purged by retention like any other):
+`web-upload` is a photo as the page sent it, `web-file` a reply file that is not a stored output (a
+/mydata zip, a "send as photo" JPEG), `preview` a small JPEG of another file (its name says which).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from storage import jobs
+from storage.models import RenderJob, StoredFile, WebChatEntry
+from storage.sql import affected, insert_ignore
+
+KEEP_ENTRIES = 200  # per visitor: enough for "the recent conversation", small enough to load at once
+UPLOAD_KIND, FILE_KIND, PREVIEW_KIND = "web-upload", "web-file", "preview"
+VISIBLE_KINDS = ("output", UPLOAD_KIND, FILE_KIND, PREVIEW_KIND)
+
+
+def preview_name(file_id: int) -> str:
+    return f"preview-of-{file_id}.jpg"
+
+
+async def add_entry(session: AsyncSession, user_id: int, body: dict[str, Any], client_id: str | None = None) -> int:
+    """Appends one turn; returns its id (0 when `client_id` was already recorded: the first answer stands)."""
+    text = json.dumps(body, ensure_ascii=False)
+    values: dict[str, Any] = {"user_id": user_id, "client_id": client_id, "body": text}
+    if client_id is None:
+        entry = WebChatEntry(user_id=user_id, body=text)
+        session.add(entry)
+        await session.flush()
+        entry_id = entry.id or 0
+    else:
+        await session.execute(insert_ignore(session, WebChatEntry, values))
+        found = await entry_for_client(session, user_id, client_id)
+        entry_id = found[0] if found else 0
+    await _trim(session, user_id)
+    return entry_id
+
+
+async def entry_for_client(session: AsyncSession, user_id: int, client_id: str) -> tuple[int, dict[str, Any]] | None:
+    query = select(col(WebChatEntry.id), col(WebChatEntry.body)).where(
+        col(WebChatEntry.user_id) == user_id, col(WebChatEntry.client_id) == client_id
+    )
+    row = (await session.execute(query)).first()
+    return (int(row[0] or 0), json.loads(row[1])) if row else None
+
+
+async def recent(session: AsyncSession, user_id: int, *, after: int = 0, limit: int = 60) -> list[dict[str, Any]]:
+    """The newest `limit` turns after entry `after`, oldest first, each with its `entry` id."""
+    query = (
+        select(col(WebChatEntry.id), col(WebChatEntry.body))
+        .where(col(WebChatEntry.user_id) == user_id, col(WebChatEntry.id) > after)
+        .order_by(col(WebChatEntry.id).desc())
+        .limit(limit)
+    )
+    rows = (await session.execute(query)).all()
+    return [{**json.loads(body), "entry": int(entry_id or 0)} for entry_id, body in reversed(rows)]
+
+
+async def forget_older_than(session: AsyncSession, cutoff: datetime) -> int:
+    """Retention: turns older than the outputs' window go with the files they show."""
+    result = await session.execute(delete(WebChatEntry).where(col(WebChatEntry.created_at) < cutoff))
+    return affected(result)
+
+
+async def _trim(session: AsyncSession, user_id: int) -> None:
+    count = int(await session.scalar(select(func.count()).where(col(WebChatEntry.user_id) == user_id)) or 0)
+    if count <= KEEP_ENTRIES:
+        return
+    oldest_kept = (
+        select(col(WebChatEntry.id))
+        .where(col(WebChatEntry.user_id) == user_id)
+        .order_by(col(WebChatEntry.id).desc())
+        .offset(KEEP_ENTRIES - 1)
+        .limit(1)
+        .scalar_subquery()
+    )
+    await session.execute(
+        delete(WebChatEntry).where(col(WebChatEntry.user_id) == user_id, col(WebChatEntry.id) < oldest_kept)
+    )
+
+
+async def visible_file(session: AsyncSession, user_id: int, file_id: int) -> StoredFile | None:
+    """The file if it is this user's and of a kind the page may show (never a cutout)."""
+    found = await session.get(StoredFile, file_id)
+    if found is None or found.user_id != user_id or found.kind not in VISIBLE_KINDS:
+        return None
+    return found
+
+
+async def preview_of(session: AsyncSession, user_id: int, file_id: int) -> StoredFile | None:
+    query = select(StoredFile).where(
+        col(StoredFile.user_id) == user_id,
+        col(StoredFile.kind) == PREVIEW_KIND,
+        col(StoredFile.name) == preview_name(file_id),
+    )
+    return (await session.execute(query.limit(1))).scalar_one_or_none()
+
+
+async def gallery(session: AsyncSession, user_id: int, limit: int = 60) -> list[tuple[RenderJob, list[StoredFile]]]:
+    """The user's finished jobs that still have outputs, newest first, each with its outputs."""
+    finished = (
+        select(RenderJob)
+        .where(col(RenderJob.user_id) == user_id, col(RenderJob.state).in_((jobs.DELIVERED, jobs.UNDELIVERED)))
+        .order_by(col(RenderJob.id).desc())
+        .limit(limit)
+    )
+    found = list((await session.execute(finished)).scalars())
+    if not found:
+        return []
+    outputs = (
+        select(StoredFile)
+        .where(col(StoredFile.job_id).in_([j.id for j in found]), col(StoredFile.kind) == "output")
+        .order_by(col(StoredFile.id))
+    )
+    by_job: dict[int, list[StoredFile]] = {}
+    for stored in (await session.execute(outputs)).scalars():
+        by_job.setdefault(stored.job_id or 0, []).append(stored)
+    return [(job, by_job[job.id or 0]) for job in found if by_job.get(job.id or 0)]
