@@ -127,9 +127,7 @@ async def run(args: argparse.Namespace) -> None:
     for channel, share in CHANNELS:
         plan += [(channel, n) for n in range(round(args.users * share))]
     with tempfile.TemporaryDirectory() as tmp:
-        async with stack(
-            Path(tmp), postgres=args.postgres, redis=args.redis, render_workers=args.render_workers
-        ) as s:
+        async with stack(Path(tmp), postgres=args.postgres, redis=args.redis, render_workers=args.render_workers) as s:
             for _ in range(args.workers if args.redis else 0):
                 s.start_worker()
             gate = asyncio.Semaphore(args.concurrency)

@@ -44,9 +44,7 @@ async def show_credits(event: Inbound, ctx: Context, argument: str) -> list[Repl
     return [Choice(text=text, buttons=buttons) if buttons else Text(text=text)]
 
 
-@router.command(
-    "redeem", aliases=("code", "রিডিম", "কোড"), takes_argument=True, limiter_keys=(FAILED_REDEEMS_KEY,)
-)
+@router.command("redeem", aliases=("code", "রিডিম", "কোড"), takes_argument=True, limiter_keys=(FAILED_REDEEMS_KEY,))
 async def redeem(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
     if not argument.strip():
         return [Text(text=ctx.t("redeem-how"))]

@@ -57,7 +57,10 @@ def test_systemd_verifies_the_units(tmp_path: Path) -> None:
     (tmp_path / "nexoraz-worker@1.service").write_text((tmp_path / "nexoraz-worker@.service").read_text())
     result = subprocess.run(
         [analyze, "verify", str(tmp_path / "nexoraz.service"), str(tmp_path / "nexoraz-worker@1.service")],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     problems = [line for line in result.stderr.splitlines() if "nexoraz" in line]
     assert result.returncode == 0 and not problems, result.stderr

@@ -54,8 +54,11 @@ async def test_readyz_checks_the_database_and_the_embedded_queue(served: tuple[a
 
 async def test_readyz_with_redis_checks_redis_and_the_stream(tmp_path: Path) -> None:
     settings = Settings(
-        data_dir=tmp_path / "data", http_port=0, redis_url="redis://127.0.0.1:6379/0",
-        redis_prefix=f"ops-{tmp_path.name}", _env_file=None,  # type: ignore[call-arg]
+        data_dir=tmp_path / "data",
+        http_port=0,
+        redis_url="redis://127.0.0.1:6379/0",
+        redis_prefix=f"ops-{tmp_path.name}",
+        _env_file=None,  # type: ignore[call-arg]
     )
     app, base = await _served(settings)
     try:
