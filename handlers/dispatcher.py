@@ -140,13 +140,15 @@ class Dispatcher:
     async def _sign_up(
         self, newcomers: list[tuple[Inbound, Identity]], session: AsyncSession
     ) -> dict[Identity, tuple[User, bool, bool]]:
-        """A batch's first messages: their users created and their sign-up credits granted, all at once."""
+        """A batch's first messages: their users created and their sign-up credits granted, all at once.
+        Returns (row, /delete pending, created) per identity, like the returning users' lookup."""
         rows = [(i, locale_from_hint(e.locale_hint), e.display_name) for e, i in newcomers]
         made = await users.create_many(session, rows)
         key, amount = self.services.config.identity_key, self.services.config.signup_credits
         grants = [(user.id or 0, i.keyed_hash(key)) for i, (user, created, _) in made.items() if created]
         await ledger.grant_signups(session, grants, amount)
-        return made
+        # In the order `_context` unpacks: (row, /delete pending, created by this batch).
+        return {identity: (user, pending, created) for identity, (user, created, pending) in made.items()}
 
     async def _after_commit_then(self, event: Inbound, ctx: Context, replies: list[Reply]) -> list[Reply]:
         await self._after_commit(event, ctx)
