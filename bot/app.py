@@ -120,7 +120,7 @@ def create_app(settings: Settings) -> App:
         from redis.asyncio import Redis
 
         redis = Redis.from_url(settings.redis_url)
-        limiter = RedisRateLimiter(redis)
+        limiter = RedisRateLimiter(redis, prefix=settings.redis_prefix, secret=settings.secret_key("limits"))
     else:
         limiter = MemoryRateLimiter()
     blobs = BlobStore(settings.data_dir, settings.secret_key("files"))

@@ -44,7 +44,9 @@ async def show_credits(event: Inbound, ctx: Context, argument: str) -> list[Repl
     return [Choice(text=text, buttons=buttons) if buttons else Text(text=text)]
 
 
-@router.command("redeem", aliases=("code", "রিডিম", "কোড"), takes_argument=True, limiter_keys=(FAILED_REDEEMS_KEY,))
+# Failed guesses are counted by the identity's keyed hash and deliberately NOT declared in `limiter_keys`:
+# they outlive /delete (as the sign-up grant does), or erasing would reset the guess limit.
+@router.command("redeem", aliases=("code", "রিডিম", "কোড"), takes_argument=True)
 async def redeem(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
     if not argument.strip():
         return [Text(text=ctx.t("redeem-how"))]
@@ -54,7 +56,7 @@ async def redeem(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
 async def redeem_code(event: Inbound, ctx: Context, typed: str) -> list[Reply]:
     """Shared by /redeem and the deep links (t.me ?start=, m.me ?ref=, wa.me prefilled text)."""
     limiter = ctx.services.limiter
-    failures_key = f"{FAILED_REDEEMS_KEY}{ctx.identity}"
+    failures_key = f"{FAILED_REDEEMS_KEY}{ctx.identity_hash}"
     if await limiter.exceeded(failures_key, limit=FAILED_REDEEMS_PER_HOUR, window_s=3600):
         return [Text(text=ctx.t("redeem-too-many"))]
     code = codes.normalize(typed)

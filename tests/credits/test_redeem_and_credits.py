@@ -92,6 +92,17 @@ async def test_brute_force_is_rate_limited_even_for_the_right_code(services: Ser
     assert await _balance(services, "bf") == 3
 
 
+async def test_delete_does_not_reset_the_wrong_code_limit(services: Services) -> None:
+    """Issue 14 (6): 4 rounds of wrong guesses and /delete got 20 guesses past a limit of 5 an hour."""
+    await _code(services, "RIGHT2")
+    bot = make_dispatcher(services)
+    for n in range(5):
+        assert "not valid" in await say(bot, inbound(f"redeem GUESS{n}", user="del-bf"))
+    await say(bot, inbound("/delete", user="del-bf"))
+    assert "erased" in await say(bot, inbound(payload="del:yes", user="del-bf"))
+    assert "Too many wrong codes" in await say(bot, inbound("redeem RIGHT2", user="del-bf"))
+
+
 async def test_deep_link_start_redeems(services: Services) -> None:
     await _code(services, "LINK42")
     bot = make_dispatcher(services)

@@ -32,7 +32,7 @@ async def test_delete_erases_rows_blobs_jobs_and_deidentifies_the_ledger(service
     seeded_at = utcnow()
     async with services.db.transaction() as s:
         await ledger.debit(s, seeded.user_id, 1, key=jobs.debit_key(seeded.job_id), reference="render")
-    await services.limiter.hit(f"redeem-fail:{identity}", limit=1, window_s=3600)
+    await services.limiter.hit(f"mydata:{identity}", limit=1, window_s=3600)
     on_disk = [tmp_path / "data" / p for p in seeded.paths]
     assert all(p.exists() for p in on_disk)
 
@@ -55,7 +55,7 @@ async def test_delete_erases_rows_blobs_jobs_and_deidentifies_the_ledger(service
             assert "5150" not in row and identity_hash not in row
         for table in ("consent_events", "deletion_requests", "render_jobs", "credit_accounts"):
             assert (await s.execute(text(f"SELECT count(*) FROM {table}"))).scalar() == 0, table  # noqa: S608
-    assert not await services.limiter.exceeded(f"redeem-fail:{identity}", limit=1, window_s=3600)
+    assert not await services.limiter.exceeded(f"mydata:{identity}", limit=1, window_s=3600)
 
     # The next message starts a fresh account, without a second batch of sign-up credits.
     welcome = await say(bot, inbound("hi", user="5150"))
