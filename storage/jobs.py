@@ -13,8 +13,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from collections.abc import Collection
+
+from sqlalchemy import ColumnElement, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from storage.models import RenderJob, StoredFile
@@ -46,6 +49,46 @@ async def get(session: AsyncSession, job_id: int) -> RenderJob | None:
 
 async def pending_count(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.count()).where(col(RenderJob.state).in_(PENDING))) or 0)
+
+
+async def pending_count_of(session: AsyncSession, user_id: int) -> int:
+    """One user's unfinished jobs (accepted or rendering): what MAX_PENDING_PER_USER bounds."""
+    query = select(func.count()).where(col(RenderJob.user_id) == user_id, col(RenderJob.state).in_(PENDING))
+    return int(await session.scalar(query) or 0)
+
+
+async def fairest(session: AsyncSession, candidates: Collection[int]) -> int | None:
+    """The job among `candidates` to render next, round-robin across users: claimable ones first; then the
+    user with the fewest jobs rendering now; then the user served least recently (the latest change of a
+    job of theirs that was ever claimed; never served comes first); then that user's oldest job. One
+    seller's album of 10 thus takes turns with everyone else's photos instead of going before them.
+    None when `candidates` is empty."""
+    if not candidates:
+        return None
+    other = aliased(RenderJob)
+    rendering = (
+        select(func.count())
+        .where(col(other.user_id) == col(RenderJob.user_id), col(other.state) == RENDERING)
+        .scalar_subquery()
+    )
+    served = (
+        select(func.max(col(other.updated_at)))
+        .where(col(other.user_id) == col(RenderJob.user_id), col(other.attempts) > 0)
+        .scalar_subquery()
+    )
+    query = (
+        select(col(RenderJob.id))
+        .where(col(RenderJob.id).in_(list(candidates)))
+        .order_by(
+            case((_claimable(utcnow()), 0), else_=1),
+            rendering,
+            served.asc().nulls_first(),
+            col(RenderJob.id),
+        )
+        .limit(1)
+    )
+    found = await session.scalar(query)
+    return int(found) if found is not None else None
 
 
 async def position(session: AsyncSession, job_id: int) -> int:
