@@ -11,9 +11,8 @@ An `accepted` job's `lease_until` is the earliest time it may be claimed again (
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from collections.abc import Collection
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession

@@ -57,14 +57,11 @@ async def test_one_sellers_album_does_not_delay_another_seller(tmp_path: Path, d
         await assert_no_drift(bot)
 
 
-async def test_past_the_pending_cap_refused_without_a_debit_others_still_accepted(
-    tmp_path: Path, db_url: str
-) -> None:
+async def test_past_the_pending_cap_refused_without_a_debit_others_still_accepted(tmp_path: Path, db_url: str) -> None:
     async with photo_bot(tmp_path, db_url=db_url, config=fair_config(max_pending_per_user=3)) as bot:
         await bot.runner.stop()  # nothing leaves the queue: A's jobs stay pending
         replies = [
-            texts(await bot.dispatcher.dispatch(bot.photo("cap-a", product_photo(), album="big")))
-            for _ in range(5)
+            texts(await bot.dispatcher.dispatch(bot.photo("cap-a", product_photo(), album="big"))) for _ in range(5)
         ]
         assert "You already have 3 photos waiting" in replies[3]
         assert replies[4] == ""  # an album past the cap is answered once
