@@ -64,24 +64,29 @@ async def fairest(session: AsyncSession, candidates: Collection[int]) -> int | N
     None when `candidates` is empty."""
     if not candidates:
         return None
+    ids = list(candidates)
     other = aliased(RenderJob)
-    rendering = (
-        select(func.count())
-        .where(col(other.user_id) == col(RenderJob.user_id), col(other.state) == RENDERING)
-        .scalar_subquery()
-    )
-    served = (
-        select(func.max(col(other.updated_at)))
-        .where(col(other.user_id) == col(RenderJob.user_id), col(other.attempts) > 0)
-        .scalar_subquery()
+    # Each candidate user's numbers once (a GROUP BY), not once per queued job: an abuser's 500 queued jobs
+    # would otherwise each count that user's whole history again.
+    owners = select(col(RenderJob.user_id)).where(col(RenderJob.id).in_(ids)).distinct()
+    stats = (
+        select(
+            col(other.user_id).label("user_id"),
+            func.count(case((col(other.state) == RENDERING, 1))).label("rendering"),
+            func.max(case((col(other.attempts) > 0, col(other.updated_at)))).label("served"),
+        )
+        .where(col(other.user_id).in_(owners))
+        .group_by(col(other.user_id))
+        .subquery()
     )
     query = (
         select(col(RenderJob.id))
-        .where(col(RenderJob.id).in_(list(candidates)))
+        .join(stats, stats.c.user_id == col(RenderJob.user_id))
+        .where(col(RenderJob.id).in_(ids))
         .order_by(
             case((_claimable(utcnow()), 0), else_=1),
-            rendering,
-            served.asc().nulls_first(),
+            stats.c.rendering,
+            stats.c.served.asc().nulls_first(),
             col(RenderJob.id),
         )
         .limit(1)
