@@ -21,7 +21,7 @@ from bot.http import Check, add_ops_routes, create_http_app
 from bot.metrics import Metrics
 from bot.segmenter_policy import choose_segmenter
 from bot.settings import Settings
-from bot.workers import JobRunner, MemoryJobQueue
+from bot.workers import JobRunner, MemoryJobQueue, fair_pick
 from handlers import basics, buy, credits, mydata, photos, privacy, results, styles
 from handlers.config import Config
 from handlers.context import Services
@@ -46,6 +46,8 @@ def handler_config(settings: Settings) -> Config:
     return Config(
         signup_credits=settings.signup_credits,
         render_cost=settings.render_cost,
+        max_pending_per_user=settings.max_pending_per_user,
+        max_queue_depth=settings.max_queue_depth,
         support_email=settings.support_email,
         support_whatsapp=settings.support_whatsapp,
         facebook_page_url=settings.facebook_page_url,
@@ -138,7 +140,7 @@ def create_app(settings: Settings) -> App:
         )
         relay = WebChatRelay(redis, prefix=settings.redis_prefix, key=settings.secret_key("webchat-relay"))
     else:
-        queue = MemoryJobQueue()
+        queue = MemoryJobQueue(fair_pick(db))
     metrics = Metrics(queue.depth, getattr(queue, "refresh_depth", None))
     services = Services(
         db=db, limiter=limiter, config=handler_config(settings), blobs=blobs, jobs=queue, observer=metrics

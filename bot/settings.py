@@ -55,6 +55,10 @@ class Settings(BaseSettings):
 
     signup_credits: int = Field(default=3, ge=0, le=1000)
     render_cost: int = Field(default=1, ge=0, le=1000)
+    # Fairness (issue 14): one seller's photos waiting or rendering at once; past it, "wait for these first".
+    max_pending_per_user: int = Field(default=20, ge=1, le=10000)
+    # Machine protection only: all sellers' unfinished jobs together; past it, "we are very busy".
+    max_queue_depth: int = Field(default=2000, ge=1, le=1_000_000)
 
     support_email: str = "support@nexoraz.pro"
     # Empty = the sentence that would show it is left out (never an invented number or page).

@@ -36,25 +36,55 @@ SWEEP_RETRY_S = 2.0
 Queued = Callable[[], Awaitable[set[int]]]
 
 
-class MemoryJobQueue:
-    """The embedded queue: job ids in process memory (the database row stays the truth)."""
+Pick = Callable[[list[int]], Awaitable[int | None]]
 
-    def __init__(self) -> None:
-        self._queue: asyncio.Queue[int] = asyncio.Queue()
-        self._queued: set[int] = set()
+
+def fair_pick(db: Database) -> Pick:
+    """The queue's choice among the ids it holds, made by the database (`jobs.fairest`): round-robin across
+    users, so one seller's album does not delay everyone else."""
+
+    async def pick(candidates: list[int]) -> int | None:
+        async with db.transaction() as session:
+            return await jobs.fairest(session, candidates)
+
+    return pick
+
+
+class MemoryJobQueue:
+    """The embedded queue: job ids in process memory (the database row stays the truth).
+
+    Without `pick` it is first in, first out. With one, `take` hands out the id `pick` chooses among all
+    the queued ones (`fair_pick`: the next user's turn); should `pick` fail or choose none, the oldest id
+    goes, so an id is never stuck. Every id taken is processed as before: only the order changes."""
+
+    def __init__(self, pick: Pick | None = None) -> None:
+        self._ready: asyncio.Queue[None] = asyncio.Queue()  # one token per queued id
+        self._queued: dict[int, None] = {}  # insertion-ordered: the oldest first
+        self._pick = pick
+        self._choosing = asyncio.Lock()  # two consumers never choose the same id
 
     async def enqueue(self, job_id: int) -> None:
         if job_id not in self._queued:
-            self._queued.add(job_id)
-            self._queue.put_nowait(job_id)
+            self._queued[job_id] = None
+            self._ready.put_nowait(None)
 
     async def take(self) -> int:
-        job_id = await self._queue.get()
-        self._queued.discard(job_id)
-        return job_id
+        await self._ready.get()
+        async with self._choosing:
+            job_id = next(iter(self._queued))
+            if self._pick is not None and len(self._queued) > 1:
+                try:
+                    chosen = await self._pick(list(self._queued))
+                except Exception as error:  # the database is down: first in, first out meanwhile
+                    log.warning("queue: fair choice failed (%s); taking the oldest job", error)
+                    chosen = None
+                if chosen is not None and chosen in self._queued:
+                    job_id = chosen
+            del self._queued[job_id]
+            return job_id
 
     def depth(self) -> int:
-        return self._queue.qsize()
+        return len(self._queued)
 
     async def queued_ids(self) -> set[int]:
         return set(self._queued)

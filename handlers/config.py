@@ -12,6 +12,8 @@ from storage.payments import Pack
 class Config:
     signup_credits: int = 3
     render_cost: int = 1
+    max_pending_per_user: int = 20  # one seller's unfinished jobs (MAX_PENDING_PER_USER)
+    max_queue_depth: int = 2000  # everyone's unfinished jobs: protects the machine (MAX_QUEUE_DEPTH)
     support_email: str = "support@nexoraz.pro"
     support_whatsapp: str = ""
     facebook_page_url: str = ""

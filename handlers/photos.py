@@ -24,7 +24,6 @@ MAX_MEDIA_BYTES = 20 * 1024 * 1024  # Telegram's getFile limit, the lowest of th
 IMAGE_MIMES = frozenset(
     {"image/jpeg", "image/jpg", "image/png", "image/webp", "image/heic", "image/heif", "image/gif", "image/pjpeg"}
 )
-MAX_QUEUE_DEPTH = 200  # past this many unfinished jobs, say "busy" and charge nothing
 FREE_RESTYLE_WINDOW = timedelta(days=1)
 
 
@@ -40,8 +39,10 @@ async def on_media(event: Inbound, ctx: Context, _argument: str) -> list[Reply]:
     batch_key = f"{event.channel.value}:{event.album_key or event.event_id}"
     # A photo sent while others render waits its turn (charged now, as it is accepted); one acknowledgement
     # per batch: an album's later photos join the first one's message.
-    if await jobs.pending_count(ctx.session) >= MAX_QUEUE_DEPTH:
-        raise AppError("photo-busy")
+    if await jobs.pending_count(ctx.session) >= ctx.config.max_queue_depth:
+        raise AppError("photo-busy")  # the machine's bound, for everyone; fairness is per user (below)
+    if await jobs.pending_count_of(ctx.session, ctx.user_id) >= ctx.config.max_pending_per_user:
+        return await _past_the_pending_cap(ctx, batch_key)
     first_of_batch = not await jobs.batch_pending(ctx.session, batch_key)
     if event.album_key and await ledger.balance(ctx.session, ctx.user_id) < ctx.config.render_cost:
         return await _album_past_the_balance(ctx, batch_key)
@@ -94,7 +95,8 @@ def _check_media(media: MediaRef) -> None:
 
 
 async def _create_charged_job(ctx: Context, job: RenderJob) -> RenderJob:
-    """Job row and debit in one transaction; a shortfall rolls both back (the dispatcher's savepoint)."""
+    """Job row and debit in one transaction; a shortfall, or one job too many for this user, rolls both back
+    (the dispatcher's savepoint)."""
     created = await jobs.create(ctx.session, job)
     assert created.id is not None
     if created.cost:
@@ -109,6 +111,9 @@ async def _create_charged_job(ctx: Context, job: RenderJob) -> RenderJob:
                 more=contacts.block(ctx, "page-codes", "upgrade"),
                 buttons=buy.pack_buttons(ctx, Channel(ctx.user.channel)),
             ) from None
+    # Counted after the debit, whose UPDATE of the balance row queues this user's concurrent photos behind
+    # one another (PostgreSQL; SQLite writes one at a time): the count includes every job committed before.
+    await _within_pending_cap(ctx)
     queue = ctx.services.jobs
     if queue is not None:
         job_id = created.id
@@ -118,6 +123,22 @@ async def _create_charged_job(ctx: Context, job: RenderJob) -> RenderJob:
 
         ctx.after_commit.append(enqueue)
     return created
+
+
+async def _within_pending_cap(ctx: Context) -> None:
+    """One seller's unfinished jobs (the new one included) stay within MAX_PENDING_PER_USER, so one seller's
+    albums cannot fill the queue for everyone; the job and its debit roll back with this error."""
+    limit = ctx.config.max_pending_per_user
+    if await jobs.pending_count_of(ctx.session, ctx.user_id) > limit:
+        raise AppError("photo-too-many-pending", limit=limit)
+
+
+async def _past_the_pending_cap(ctx: Context, batch_key: str) -> list[Reply]:
+    """A photo arriving while the seller's cap is full: refused before anything is written; an album's
+    photos left over are answered once, not once per photo."""
+    if not await ctx.services.limiter.hit(f"pending-cap:{ctx.user_id}:{batch_key}", limit=1, window_s=3600):
+        return []
+    raise AppError("photo-too-many-pending", limit=ctx.config.max_pending_per_user)
 
 
 def restyle_payload(job_id: int, style: str, size: str) -> str:

@@ -11,10 +11,12 @@ An `accepted` job's `lease_until` is the earliest time it may be claimed again (
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from storage.models import RenderJob, StoredFile
@@ -46,6 +48,51 @@ async def get(session: AsyncSession, job_id: int) -> RenderJob | None:
 
 async def pending_count(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.count()).where(col(RenderJob.state).in_(PENDING))) or 0)
+
+
+async def pending_count_of(session: AsyncSession, user_id: int) -> int:
+    """One user's unfinished jobs (accepted or rendering): what MAX_PENDING_PER_USER bounds."""
+    query = select(func.count()).where(col(RenderJob.user_id) == user_id, col(RenderJob.state).in_(PENDING))
+    return int(await session.scalar(query) or 0)
+
+
+async def fairest(session: AsyncSession, candidates: Collection[int]) -> int | None:
+    """The job among `candidates` to render next, round-robin across users: claimable ones first; then the
+    user with the fewest jobs rendering now; then the user served least recently (the latest change of a
+    job of theirs that was ever claimed; never served comes first); then that user's oldest job. One
+    seller's album of 10 thus takes turns with everyone else's photos instead of going before them.
+    None when `candidates` is empty."""
+    if not candidates:
+        return None
+    ids = list(candidates)
+    other = aliased(RenderJob)
+    # Each candidate user's numbers once (a GROUP BY), not once per queued job: an abuser's 500 queued jobs
+    # would otherwise each count that user's whole history again.
+    owners = select(col(RenderJob.user_id)).where(col(RenderJob.id).in_(ids)).distinct()
+    stats = (
+        select(
+            col(other.user_id).label("user_id"),
+            func.count(case((col(other.state) == RENDERING, 1))).label("rendering"),
+            func.max(case((col(other.attempts) > 0, col(other.updated_at)))).label("served"),
+        )
+        .where(col(other.user_id).in_(owners))
+        .group_by(col(other.user_id))
+        .subquery()
+    )
+    query = (
+        select(col(RenderJob.id))
+        .join(stats, stats.c.user_id == col(RenderJob.user_id))
+        .where(col(RenderJob.id).in_(ids))
+        .order_by(
+            case((_claimable(utcnow()), 0), else_=1),
+            stats.c.rendering,
+            stats.c.served.asc().nulls_first(),
+            col(RenderJob.id),
+        )
+        .limit(1)
+    )
+    found = await session.scalar(query)
+    return int(found) if found is not None else None
 
 
 async def position(session: AsyncSession, job_id: int) -> int:

@@ -18,6 +18,7 @@ photo-failed-other = Sorry, this photo could not be made.
 photo-undelivered = I could not send your studio images here. They are saved: type /history to get them.
 photo-not-image = This file is not a photo. Please send a JPEG, PNG, WebP or HEIC image.
 photo-file-too-big = This file is over { $limit } MB. Please send a smaller photo.
+photo-too-many-pending = You already have { $limit } photos waiting to be made. Please wait until some of them arrive, then send this photo again; you have not been charged for it.
 photo-busy = We are very busy right now. Please send your photo again in a minute; you have not been charged.
 
 history-empty = You have no finished photos yet. Send a photo of your product to make your first studio images.

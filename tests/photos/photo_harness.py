@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 
 from bot.channels.base import MediaUnavailable, Unavailable
 from bot.settings import Settings
-from bot.workers import JobRunner, MemoryJobQueue
+from bot.workers import JobRunner, MemoryJobQueue, fair_pick
 from handlers.config import Config
 from handlers.context import Services
 from handlers.dispatcher import Dispatcher
@@ -160,7 +160,7 @@ async def photo_bot(
         await migrate.upgrade_async(url)
     db = Database(url)
     blobs = BlobStore(settings.data_dir, settings.secret_key("files"))
-    queue = MemoryJobQueue()
+    queue = MemoryJobQueue(fair_pick(db))
     services = Services(
         db=db, limiter=MemoryRateLimiter(), config=config or Config(identity_key=b"k" * 32), blobs=blobs, jobs=queue
     )

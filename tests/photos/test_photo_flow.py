@@ -210,9 +210,8 @@ async def test_platform_refusing_for_a_while_then_delivered(tmp_path: Path) -> N
         assert await count(bot, RenderJob, state="delivered") == 1
 
 
-async def test_back_pressure_says_busy_and_charges_nothing(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr("handlers.photos.MAX_QUEUE_DEPTH", 1)
-    async with photo_bot(tmp_path) as bot:
+async def test_back_pressure_says_busy_and_charges_nothing(tmp_path: Path) -> None:
+    async with photo_bot(tmp_path, config=Config(identity_key=b"k" * 32, max_queue_depth=1)) as bot:
         await bot.runner.stop()  # workers saturated: nothing leaves the queue
         await bot.dispatcher.dispatch(bot.photo("first", product_photo()))
         reply = texts(await bot.dispatcher.dispatch(bot.photo("second", product_photo(), lang="bn")))

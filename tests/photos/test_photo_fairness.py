@@ -1,0 +1,86 @@
+"""Fairness (issue 14): one seller's album neither delays everyone else nor fills the queue.
+
+Real jobs (classical segmenter) on SQLite and PostgreSQL: jobs are served round-robin across users, and a
+cap on each user's unfinished jobs refuses the photo past it, in the user's language, without a debit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from handlers.config import Config
+from handlers.model import Document, Progress
+from storage import ledger, users
+from storage.models import RenderJob
+from storage.users import Identity
+from tests.helpers import texts
+from tests.photos.photo_harness import PhotoBot, photo_bot, product_photo
+
+
+def fair_config(**overrides: int) -> Config:
+    return Config(identity_key=b"k" * 32, signup_credits=30, **overrides)  # type: ignore[arg-type]
+
+
+async def balance(bot: PhotoBot, user: str) -> int:
+    async with bot.services.db.transaction() as s:
+        found = await users.find(s, Identity("web", user))
+        return await ledger.balance(s, found.id or 0) if found else -1
+
+
+async def jobs_of(bot: PhotoBot, user: str) -> int:
+    async with bot.services.db.transaction() as s:
+        found = await users.find(s, Identity("web", user))
+        assert found is not None
+        return int(await s.scalar(select(func.count()).where(RenderJob.user_id == found.id)) or 0)  # type: ignore[arg-type]
+
+
+async def assert_no_drift(bot: PhotoBot) -> None:
+    async with bot.services.db.transaction() as s:
+        assert await ledger.drift(s) == []
+
+
+async def test_one_sellers_album_does_not_delay_another_seller(tmp_path: Path, db_url: str) -> None:
+    async with photo_bot(tmp_path, db_url=db_url, config=fair_config()) as bot:
+        for n in range(10):
+            await bot.dispatcher.dispatch(bot.photo("album-a", product_photo(colour=(20 * n, 40, 90)), album="a1"))
+        await bot.dispatcher.dispatch(bot.photo("single-b", product_photo(colour=(30, 160, 60))))
+        await bot.settle(timeout=120)
+        docs = [chat for chat, reply in bot.channel.sent if isinstance(reply, Document)]
+        per_job = len(bot.channel.documents("single-b"))
+        assert per_job >= 1 and len(bot.channel.documents("album-a")) == 10 * per_job
+        a_before_b = docs[: docs.index("single-b")].count("album-a") // per_job
+        assert a_before_b <= 2, f"{a_before_b} of A's 10 jobs went before B's one"  # FIFO: all 10
+        assert await balance(bot, "album-a") == 20 and await balance(bot, "single-b") == 29
+        await assert_no_drift(bot)
+
+
+async def test_past_the_pending_cap_refused_without_a_debit_others_still_accepted(tmp_path: Path, db_url: str) -> None:
+    async with photo_bot(tmp_path, db_url=db_url, config=fair_config(max_pending_per_user=3)) as bot:
+        await bot.runner.stop()  # nothing leaves the queue: A's jobs stay pending
+        replies = [
+            texts(await bot.dispatcher.dispatch(bot.photo("cap-a", product_photo(), album="big"))) for _ in range(5)
+        ]
+        assert "You already have 3 photos waiting" in replies[3]
+        assert replies[4] == ""  # an album past the cap is answered once
+        assert await jobs_of(bot, "cap-a") == 3 and await balance(bot, "cap-a") == 27
+        alone = texts(await bot.dispatcher.dispatch(bot.photo("cap-a", product_photo(), lang="bn")))
+        assert "আপনার ৩টি ছবি এখনও তৈরির অপেক্ষায় আছে" in alone and "কোনো ক্রেডিট কাটা হয়নি" in alone
+        assert await jobs_of(bot, "cap-a") == 3 and await balance(bot, "cap-a") == 27
+        other = await bot.dispatcher.dispatch(bot.photo("cap-b", product_photo()))
+        assert any(isinstance(r, Progress) and "#4 in line" in r.text for r in other)
+        assert await jobs_of(bot, "cap-b") == 1 and await balance(bot, "cap-b") == 29
+        await assert_no_drift(bot)
+
+
+async def test_concurrent_photos_of_one_seller_never_pass_the_cap(tmp_path: Path, db_url: str) -> None:
+    async with photo_bot(tmp_path, db_url=db_url, config=fair_config(max_pending_per_user=3)) as bot:
+        await bot.runner.stop()
+        events = [bot.photo("rush", product_photo(colour=(10 * n, 50, 50))) for n in range(8)]
+        answers = await asyncio.gather(*(bot.dispatcher.dispatch(e) for e in events))
+        refused = sum("You already have 3 photos waiting" in texts(a) for a in answers)
+        assert await jobs_of(bot, "rush") == 3 and refused == 5
+        assert await balance(bot, "rush") == 27
+        await assert_no_drift(bot)
