@@ -15,6 +15,7 @@ from aiohttp import web
 from bot import privacy_http
 from bot.channels.base import Channel
 from bot.channels.webchat import WebChat
+from bot.channels.webchat_identity import WebIdentity
 from bot.channels.webchat_relay import LocalPush
 from bot.channels.webchat_store import WebChatStore
 from bot.http import Check, add_ops_routes, create_http_app
@@ -154,14 +155,18 @@ def create_app(settings: Settings) -> App:
             user = await users.find(session, users.Identity("web", visitor))
             return user.locale if user else None
 
+    async def web_visitor_exists(visitor: str) -> bool:
+        async with db.transaction() as session:
+            return await users.find(session, users.Identity("web", visitor)) is not None
+
     push = relay if relay is not None else LocalPush()
-    webchat = WebChat(
-        dispatcher.dispatch,
-        locale_of,
-        WebChatStore(db, blobs),
-        push,
-        secure_cookie=settings.public_base_url.startswith("https"),
+    identity = WebIdentity(
+        settings.secret_key("webchat-visitor"),
+        web_visitor_exists,
+        public_base_url=settings.public_base_url,
+        trusted_proxy=settings.trusted_proxy,
     )
+    webchat = WebChat(dispatcher.dispatch, locale_of, WebChatStore(db, blobs), push, identity)
     app.channels.append(webchat)
     if settings.telegram_enabled:
         from bot.channels.telegram import TelegramChannel
