@@ -15,7 +15,7 @@ from aiohttp import web
 from bot import privacy_http
 from bot.channels.base import Channel
 from bot.channels.webchat import WebChat
-from bot.channels.webchat_identity import WebIdentity
+from bot.channels.webchat_identity import VisitorState, WebIdentity
 from bot.channels.webchat_relay import LocalPush
 from bot.channels.webchat_store import WebChatStore
 from bot.http import Check, add_ops_routes, create_http_app
@@ -28,7 +28,7 @@ from handlers.config import Config
 from handlers.context import Services
 from handlers.dispatcher import Dispatcher
 from handlers.router import Router
-from storage import migrate, users
+from storage import ledger, migrate, users
 from storage.blobs import BlobStore
 from storage.db import Database
 from storage.limits import MemoryRateLimiter, RateLimiter, RedisRateLimiter
@@ -155,14 +155,19 @@ def create_app(settings: Settings) -> App:
             user = await users.find(session, users.Identity("web", visitor))
             return user.locale if user else None
 
-    async def web_visitor_exists(visitor: str) -> bool:
+    async def web_visitor_state(visitor: str) -> VisitorState:
+        """Live, erased (an account once existed: its sign-up grant outlives /delete) or never seen."""
+        identity = users.Identity("web", visitor)
         async with db.transaction() as session:
-            return await users.find(session, users.Identity("web", visitor)) is not None
+            if await users.find(session, identity) is not None:
+                return "live"
+            erased = await ledger.signup_granted(session, identity.keyed_hash(settings.secret_key("identity")))
+            return "erased" if erased else "unknown"
 
     push = relay if relay is not None else LocalPush()
     identity = WebIdentity(
         settings.secret_key("webchat-visitor"),
-        web_visitor_exists,
+        web_visitor_state,
         public_base_url=settings.public_base_url,
         trusted_proxy=settings.trusted_proxy,
     )

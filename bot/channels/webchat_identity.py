@@ -5,8 +5,8 @@ server-issued random secret, the moment it was issued and a tag (HMAC) proving t
 visitor's external id (what `users.external_id`, `render_jobs.chat_id`, processed events, logs, Redis and the
 `/mydata` export hold) is a keyed hash of the secret: whoever reads a backup or a log learns nothing that opens
 the account. A cookie the server did not issue (forged, or any well-formed value with a wrong tag) starts a new
-visitor with a new secret; so does an issued cookie that reaches no account once its grace period is over (a
-page opened and left has no account yet; a cookie whose account was erased reaches nothing).
+visitor with a new secret; so does a cookie whose account was erased (/delete also sets a new cookie at once),
+and an issued cookie that reaches no account once its grace period is over (a page opened and left).
 
 State-changing requests (POST) must come from the page's own origin: browsers send `Origin` (or at least
 `Referer`) on every POST, so a cross-site form or fetch is recognised and refused. A request with neither
@@ -23,6 +23,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -31,7 +32,8 @@ COOKIE = "nxz_visitor"
 ISSUE_GRACE_SECONDS = 3600  # an issued cookie may reach no account for this long (the first message creates it)
 _COOKIE = re.compile(r"^([A-Za-z0-9_-]{32})\.([0-9a-f]{1,12})\.([A-Za-z0-9_-]{22})$")
 
-Exists = Callable[[str], Awaitable[bool]]
+VisitorState = Literal["live", "erased", "unknown"]
+StateOf = Callable[[str], Awaitable[VisitorState]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,14 +52,14 @@ class WebIdentity:
     def __init__(
         self,
         key: bytes,
-        exists: Exists,
+        state_of: StateOf,
         *,
         public_base_url: str = "",
         trusted_proxy: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._key = key
-        self._exists = exists
+        self._state_of = state_of
         self._public = urlsplit(public_base_url) if public_base_url else None
         self._trusted_proxy = trusted_proxy
         self._clock = clock
@@ -67,9 +69,10 @@ class WebIdentity:
         secret = cookie_or_secret.split(".", 1)[0]
         return _b64(hmac.new(self._key, b"visitor:" + secret.encode(), hashlib.sha256).digest())
 
-    def issue(self) -> Visitor:
+    def issue(self, at: float | None = None) -> Visitor:
+        """A new visitor and its cookie; `at`: the issue time (now, unless a test says otherwise)."""
         secret = secrets.token_urlsafe(24)
-        issued = f"{int(self._clock()):x}"
+        issued = f"{int(self._clock() if at is None else at):x}"
         cookie = f"{secret}.{issued}.{self._tag(secret, issued)}"
         return Visitor(self.visitor_id(secret), cookie)
 
@@ -82,9 +85,10 @@ class WebIdentity:
         if not hmac.compare_digest(tag, self._tag(secret, issued)):
             return self.issue()  # never issued here: a guess or a forgery reaches nothing
         visitor = Visitor(self.visitor_id(secret))
-        if self._clock() - int(issued, 16) <= ISSUE_GRACE_SECONDS or await self._exists(visitor.id):
+        state = await self._state_of(visitor.id)
+        if state == "live" or (state == "unknown" and self._clock() - int(issued, 16) <= ISSUE_GRACE_SECONDS):
             return visitor
-        return self.issue()  # issued long ago and no account behind it (never used, or erased): start over
+        return self.issue()  # erased, or issued long ago and never used: start over, reaching nothing
 
     def remember(self, request: web.Request, response: web.StreamResponse, visitor: Visitor) -> None:
         if visitor.cookie is not None:
