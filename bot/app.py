@@ -164,10 +164,15 @@ def create_app(settings: Settings) -> App:
             erased = await ledger.signup_granted(session, identity.keyed_hash(settings.secret_key("identity")))
             return "erased" if erased else "unknown"
 
+    async def adopt_legacy_visitor(token: str, visitor: str) -> bool:
+        async with db.transaction() as session:
+            return await users.rekey(session, users.Identity("web", token), visitor) is not None
+
     push = relay if relay is not None else LocalPush()
     identity = WebIdentity(
         settings.secret_key("webchat-visitor"),
         web_visitor_state,
+        adopt_legacy_visitor,
         public_base_url=settings.public_base_url,
         trusted_proxy=settings.trusted_proxy,
     )

@@ -30,10 +30,12 @@ from aiohttp import web
 
 COOKIE = "nxz_visitor"
 ISSUE_GRACE_SECONDS = 3600  # an issued cookie may reach no account for this long (the first message creates it)
+_LEGACY = re.compile(r"^[A-Za-z0-9_-]{22,43}$")  # before issue #14: a raw token, stored as the external id
 _COOKIE = re.compile(r"^([A-Za-z0-9_-]{32})\.([0-9a-f]{1,12})\.([A-Za-z0-9_-]{22})$")
 
 VisitorState = Literal["live", "erased", "unknown"]
 StateOf = Callable[[str], Awaitable[VisitorState]]
+Adopt = Callable[[str, str], Awaitable[bool]]  # (legacy raw token, new external id) -> whether one was renamed
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +44,11 @@ class Visitor:
 
     id: str
     cookie: str | None = None
+    adopted: bool = False  # a legacy visitor given a new cookie: known, not new
 
     @property
     def fresh(self) -> bool:
-        return self.cookie is not None
+        return self.cookie is not None and not self.adopted
 
 
 class WebIdentity:
@@ -53,6 +56,7 @@ class WebIdentity:
         self,
         key: bytes,
         state_of: StateOf,
+        adopt: Adopt | None = None,
         *,
         public_base_url: str = "",
         trusted_proxy: bool = False,
@@ -60,6 +64,7 @@ class WebIdentity:
     ) -> None:
         self._key = key
         self._state_of = state_of
+        self._adopt = adopt
         self._public = urlsplit(public_base_url) if public_base_url else None
         self._trusted_proxy = trusted_proxy
         self._clock = clock
@@ -78,9 +83,10 @@ class WebIdentity:
 
     async def of(self, request: web.Request) -> Visitor:
         """The visitor a request's cookie names; a new one (with a cookie to set) when it names none we issued."""
-        found = _COOKIE.match(request.cookies.get(COOKIE, ""))
+        cookie = request.cookies.get(COOKIE, "")
+        found = _COOKIE.match(cookie)
         if found is None:
-            return self.issue()
+            return await self._legacy(cookie) if _LEGACY.match(cookie) else self.issue()
         secret, issued, tag = found.groups()
         if not hmac.compare_digest(tag, self._tag(secret, issued)):
             return self.issue()  # never issued here: a guess or a forgery reaches nothing
@@ -89,6 +95,13 @@ class WebIdentity:
         if state == "live" or (state == "unknown" and self._clock() - int(issued, 16) <= ISSUE_GRACE_SECONDS):
             return visitor
         return self.issue()  # erased, or issued long ago and never used: start over, reaching nothing
+
+    async def _legacy(self, token: str) -> Visitor:
+        """A raw token from before issue #14: its account (if any) moves to a new secret's hash, once."""
+        new = self.issue()
+        if self._adopt is not None and await self._adopt(token, new.id):
+            return Visitor(new.id, new.cookie, adopted=True)
+        return new
 
     def remember(self, request: web.Request, response: web.StreamResponse, visitor: Visitor) -> None:
         if visitor.cookie is not None:

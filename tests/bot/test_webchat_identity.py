@@ -22,7 +22,8 @@ from bot import app as app_module
 from bot.channels.webchat import COOKIE, WebChat
 from bot.channels.webchat_identity import ISSUE_GRACE_SECONDS
 from bot.settings import Settings
-from storage import users
+from storage import ledger, users
+from storage.ledger import EntryKind
 from storage.models import User
 from storage.users import Identity
 from tests.bot.webchat_harness import web_id
@@ -218,3 +219,24 @@ async def test_cookie_is_secure_behind_a_trusted_proxy_only(tmp_path: Path) -> N
             assert r.cookies[COOKIE]["secure"] is True
     finally:
         await app_module.stop(app)
+
+
+async def test_a_cookie_from_before_keeps_its_account_under_a_new_secret_once(served: app_module.App) -> None:
+    """Deployed visitors hold raw tokens that were stored as their external id: on their next visit the account
+    moves to a new secret's hash (same user, same credits), and the raw token then reaches nothing."""
+    raw = "legacyTokenFromBefore14x"
+    async with served.db.transaction() as session:
+        user, _ = await users.get_or_create(session, Identity("web", raw), locale="en", display_name=None)
+        assert user.id is not None
+        await ledger.credit(session, user.id, 7, kind=EntryKind.GRANT, key="test:legacy")
+    async with aiohttp.ClientSession(cookies={COOKIE: raw}) as http:
+        status, body, cookie = await _say(http, _base(served), "balance")
+    assert status == 200 and cookie and "You have 7 credits" in str(body["replies"])
+    async with served.db.transaction() as session:
+        assert await users.find(session, Identity("web", raw)) is None
+        moved = await users.find(session, Identity("web", web_id(served, cookie)))
+        assert moved is not None and moved.id == user.id
+    async with aiohttp.ClientSession(cookies={COOKIE: raw}) as again:
+        _, _, other = await _say(again, _base(served), "hi")
+    assert other and other != cookie
+    assert await _user_count(served) == 2  # the replayed raw token was a stranger
