@@ -6,6 +6,7 @@ archive are then searched for the raw secret."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import time
@@ -21,6 +22,7 @@ from sqlalchemy import func, select
 from bot import app as app_module
 from bot.channels.webchat import COOKIE, WebChat
 from bot.channels.webchat_identity import ISSUE_GRACE_SECONDS
+from bot.cli import main
 from bot.settings import Settings
 from storage import ledger, users
 from storage.ledger import EntryKind
@@ -146,7 +148,10 @@ async def test_delete_rotates_the_secret_and_the_old_cookie_reaches_nothing(serv
 
 
 async def test_the_raw_secret_is_nowhere_kept_logged_or_exported(
-    served: app_module.App, caplog: pytest.LogCaptureFixture
+    served: app_module.App,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     base = _base(served)
@@ -169,6 +174,11 @@ async def test_the_raw_secret_is_nowhere_kept_logged_or_exported(
     assert secret.encode() not in kept
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert caplog.records and secret not in logged
+    monkeypatch.setenv("DATA_DIR", str(served.settings.data_dir))  # the operator's `user show`, same database
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["user", "show", f"web:{external_id}"]) == 0
+    shown = capsys.readouterr().out
+    assert external_id in shown and secret not in shown
 
 
 @pytest.mark.parametrize(
