@@ -264,8 +264,8 @@ class WebChat:
 
     # Helpers ------------------------------------------------------------------------------------
 
-    async def visitor(self, request: web.Request) -> Visitor:
-        return await self.identity.of(request)
+    async def visitor(self, request: web.Request, *, sets_cookie: bool = True) -> Visitor:
+        return await self.identity.of(request, sets_cookie=sets_cookie)
 
     def remember(self, request: web.Request, response: web.StreamResponse, visitor: Visitor) -> None:
         self.identity.remember(request, response, visitor)

@@ -81,12 +81,13 @@ class WebIdentity:
         cookie = f"{secret}.{issued}.{self._tag(secret, issued)}"
         return Visitor(self.visitor_id(secret), cookie)
 
-    async def of(self, request: web.Request) -> Visitor:
-        """The visitor a request's cookie names; a new one (with a cookie to set) when it names none we issued."""
+    async def of(self, request: web.Request, *, sets_cookie: bool = True) -> Visitor:
+        """The visitor a request's cookie names; a new one (with a cookie to set) when it names none we issued.
+        `sets_cookie=False`: the answer will not carry a new cookie, so a legacy account is not moved by it."""
         cookie = request.cookies.get(COOKIE, "")
         found = _COOKIE.match(cookie)
         if found is None:
-            return await self._legacy(cookie) if _LEGACY.match(cookie) else self.issue()
+            return await self._legacy(cookie) if sets_cookie and _LEGACY.match(cookie) else self.issue()
         secret, issued, tag = found.groups()
         if not hmac.compare_digest(tag, self._tag(secret, issued)):
             return self.issue()  # never issued here: a guess or a forgery reaches nothing

@@ -76,7 +76,7 @@ class _Views:
         return web.Response(body=self._favicon, content_type="image/png", headers={"Cache-Control": "max-age=86400"})
 
     async def _user(self, request: web.Request) -> int | None:
-        visitor = await self.chat.visitor(request)
+        visitor = await self.chat.visitor(request, sets_cookie=False)  # these answers set no cookie
         return None if visitor.fresh else await self.store.user_id(visitor.id)
 
     async def history(self, request: web.Request) -> web.Response:
@@ -120,7 +120,7 @@ class _Views:
         if user_id:
             async with self.store.db.transaction() as session:
                 found = await entries.gallery(session, user_id)
-            t = catalog(await self.chat.locale_of((await self.chat.visitor(request)).id) or "en")
+            t = catalog(await self.chat.locale_of((await self.chat.visitor(request, sets_cookie=False)).id) or "en")
         items = [
             {
                 "job": job.id,

@@ -240,6 +240,8 @@ async def test_a_cookie_from_before_keeps_its_account_under_a_new_secret_once(se
         assert user.id is not None
         await ledger.credit(session, user.id, 7, kind=EntryKind.GRANT, key="test:legacy")
     async with aiohttp.ClientSession(cookies={COOKIE: raw}) as http:
+        async with http.get(_base(served) + "/webchat/history") as r:  # an answer that sets no cookie moves nothing
+            assert r.status == 200 and COOKIE not in r.cookies
         status, body, cookie = await _say(http, _base(served), "balance")
     assert status == 200 and cookie and "You have 7 credits" in str(body["replies"])
     async with served.db.transaction() as session:
