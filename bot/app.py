@@ -15,6 +15,7 @@ from aiohttp import web
 from bot import privacy_http
 from bot.channels.base import Channel
 from bot.channels.webchat import WebChat
+from bot.channels.webchat_identity import VisitorState, WebIdentity
 from bot.channels.webchat_relay import LocalPush
 from bot.channels.webchat_store import WebChatStore
 from bot.http import Check, add_ops_routes, create_http_app
@@ -27,7 +28,7 @@ from handlers.config import Config
 from handlers.context import Services
 from handlers.dispatcher import Dispatcher
 from handlers.router import Router
-from storage import migrate, users
+from storage import ledger, migrate, users
 from storage.blobs import BlobStore
 from storage.db import Database
 from storage.limits import MemoryRateLimiter, RateLimiter, RedisRateLimiter
@@ -156,14 +157,28 @@ def create_app(settings: Settings) -> App:
             user = await users.find(session, users.Identity("web", visitor))
             return user.locale if user else None
 
+    async def web_visitor_state(visitor: str) -> VisitorState:
+        """Live, erased (an account once existed: its sign-up grant outlives /delete) or never seen."""
+        identity = users.Identity("web", visitor)
+        async with db.transaction() as session:
+            if await users.find(session, identity) is not None:
+                return "live"
+            erased = await ledger.signup_granted(session, identity.keyed_hash(settings.secret_key("identity")))
+            return "erased" if erased else "unknown"
+
+    async def adopt_legacy_visitor(token: str, visitor: str) -> bool:
+        async with db.transaction() as session:
+            return await users.rekey(session, users.Identity("web", token), visitor) is not None
+
     push = relay if relay is not None else LocalPush()
-    webchat = WebChat(
-        dispatcher.dispatch,
-        locale_of,
-        WebChatStore(db, blobs),
-        push,
-        secure_cookie=settings.public_base_url.startswith("https"),
+    identity = WebIdentity(
+        settings.secret_key("webchat-visitor"),
+        web_visitor_state,
+        adopt_legacy_visitor,
+        public_base_url=settings.public_base_url,
+        trusted_proxy=settings.trusted_proxy,
     )
+    webchat = WebChat(dispatcher.dispatch, locale_of, WebChatStore(db, blobs), push, identity)
     app.channels.append(webchat)
     if settings.telegram_enabled:
         from bot.channels.telegram import TelegramChannel

@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
     public_base_url: str = ""
+    trusted_proxy: bool = False  # only then X-Forwarded-Proto/-Host are believed (the proxy sets them)
 
     telegram_bot_token: str = ""
     telegram_api_base: str = "https://api.telegram.org"

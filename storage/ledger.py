@@ -164,6 +164,11 @@ async def grant_signup(session: AsyncSession, user_id: int, identity_hash: str, 
     )
 
 
+async def signup_granted(session: AsyncSession, identity_hash: str) -> bool:
+    """Whether this identity ever existed here (its grant row outlives /delete)."""
+    return await session.get(SignupGrant, identity_hash) is not None
+
+
 async def grant_signups(session: AsyncSession, grants: list[tuple[int, str]], amount: int) -> set[int]:
     """`grant_signup` for a batch of new users (user id, identity hash): the same rows and keys, in four
     statements for all of them. Returns the users credited."""

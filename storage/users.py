@@ -12,7 +12,7 @@ from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.models import DeletionRequest, User
+from storage.models import DeletionRequest, RenderJob, User
 from storage.sql import affected, insert_ignore
 from storage.types import utcnow
 
@@ -153,6 +153,20 @@ async def find(session: AsyncSession, identity: Identity) -> User | None:
         select(User).where(col(User.channel) == identity.channel, col(User.external_id) == identity.external_id)
     )
     return result.scalar_one_or_none()
+
+
+async def rekey(session: AsyncSession, old: Identity, external_id: str) -> int | None:
+    """Renames an identity in place (same user, balance and history); returns the user's id, None if unknown.
+    The web chat's cookies from before issue #14 were stored raw: the first time such a visitor comes back,
+    the raw token is replaced by the keyed hash of a newly issued secret, and the old token reaches nothing."""
+    user = await find(session, old)
+    if user is None or user.id is None:
+        return None
+    user.external_id = external_id
+    session.add(user)
+    same_chat = (col(RenderJob.user_id) == user.id) & (col(RenderJob.chat_id) == old.external_id)
+    await session.execute(update(RenderJob).where(same_chat).values(chat_id=external_id))
+    return user.id
 
 
 async def set_locale(session: AsyncSession, user_id: int, locale: str) -> None:

@@ -51,14 +51,14 @@ class _Views:
         return web.FileResponse(STATIC_DIR / "app.js", headers={"Content-Type": "text/javascript; charset=utf-8"})
 
     async def page(self, request: web.Request) -> web.Response:
-        visitor, fresh = self.chat.visitor(request)
-        lang = (await self.chat.locale_of(visitor)) if not fresh else None
+        visitor = await self.chat.visitor(request)
+        lang = (await self.chat.locale_of(visitor.id)) if not visitor.fresh else None
         lang = lang or locale_from_hint(accept_language(request))
         t = catalog(lang)
         keys = ("title", "placeholder", "send", "photo", "offline", "sending", "failed", "gallery", "download-all")
         strings: dict[str, str | bool] = {key: t(f"web-{key}") for key in keys}
         strings |= {k: t(f"web-{k}") for k in ("close", "gallery-empty", "other-lang", "other-lang-code")}
-        strings["fresh"] = fresh  # a first visit opens with the welcome, as /start does on the platforms
+        strings["fresh"] = visitor.fresh  # a first visit opens with the welcome, as /start does on the platforms
         html = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
         html = html.replace("{{lang}}", lang).replace("{{title}}", _escape_html(str(strings["title"])))
         for key in ("photo", "send", "placeholder", "gallery", "other-lang", "close", "download-all"):
@@ -69,15 +69,15 @@ class _Views:
             "default-src 'self'; img-src 'self' blob:; style-src 'self' 'unsafe-inline'; script-src 'self'"
         )
         response.headers["X-Content-Type-Options"] = "nosniff"
-        self.chat.remember(response, visitor, fresh)
+        self.chat.remember(request, response, visitor)
         return response
 
     async def favicon(self, _request: web.Request) -> web.Response:
         return web.Response(body=self._favicon, content_type="image/png", headers={"Cache-Control": "max-age=86400"})
 
     async def _user(self, request: web.Request) -> int | None:
-        visitor, fresh = self.chat.visitor(request)
-        return None if fresh else await self.store.user_id(visitor)
+        visitor = await self.chat.visitor(request, sets_cookie=False)  # these answers set no cookie
+        return None if visitor.fresh else await self.store.user_id(visitor.id)
 
     async def history(self, request: web.Request) -> web.Response:
         """The recent conversation (or what came after entry `after`): what the page draws on load."""
@@ -120,7 +120,7 @@ class _Views:
         if user_id:
             async with self.store.db.transaction() as session:
                 found = await entries.gallery(session, user_id)
-            t = catalog(await self.chat.locale_of(self.chat.visitor(request)[0]) or "en")
+            t = catalog(await self.chat.locale_of((await self.chat.visitor(request, sets_cookie=False)).id) or "en")
         items = [
             {
                 "job": job.id,

@@ -24,7 +24,7 @@ from handlers.model import Text
 from storage import export, jobs, ledger, users
 from storage.models import RenderJob, StoredFile, WebChatEntry
 from storage.users import Identity
-from tests.bot.webchat_harness import camera_photo
+from tests.bot.webchat_harness import camera_photo, web_id
 from tests.photos.photo_harness import product_photo
 
 
@@ -63,7 +63,7 @@ def _form(client_id: str, *photos: bytes) -> aiohttp.FormData:
 
 async def _balance(app: app_module.App, visitor: str) -> int:
     async with app.db.transaction() as session:
-        user = await users.find(session, Identity("web", visitor))
+        user = await users.find(session, Identity("web", web_id(app, visitor)))
         assert user is not None
         return await ledger.balance(session, user.id or 0)
 
@@ -200,7 +200,7 @@ async def test_delete_erases_the_kept_conversation_and_the_web_files(served: app
             visitor = r.cookies["nxz_visitor"].value
         documents = await _wait_for_results(http, base)
         async with served.db.transaction() as session:  # what `user show` and /mydata list
-            user = await users.find(session, Identity("web", visitor))
+            user = await users.find(session, Identity("web", web_id(served, visitor)))
             assert user is not None
             record = await export.user_record(session, user)
         assert [t["me"]["type"] for t in record["web_chat"] if t.get("me")] == ["photos"]
@@ -212,7 +212,7 @@ async def test_delete_erases_the_kept_conversation_and_the_web_files(served: app
         async with http.get(base + documents[0]["url"]) as r:
             assert r.status == 404
     async with served.db.transaction() as session:
-        assert await users.find(session, Identity("web", visitor)) is None
+        assert await users.find(session, Identity("web", web_id(served, visitor))) is None
         assert await session.scalar(select(func.count()).select_from(StoredFile)) == 0
         assert await session.scalar(select(func.count()).select_from(WebChatEntry)) == 0
     assert not list((served.settings.data_dir / "files").rglob("*.bin"))

@@ -13,6 +13,7 @@ import pytest
 from bot import app as app_module
 from bot.settings import Settings
 from handlers.model import Document, Text
+from tests.bot.webchat_harness import web_id
 
 
 @pytest.fixture
@@ -75,7 +76,7 @@ async def test_later_replies_arrive_over_sse_and_media_is_private(served: tuple[
     app, base = served
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         async with http.post(base + "/webchat/messages", json={"text": "hi"}) as r:
-            visitor = r.cookies["nxz_visitor"].value
+            visitor = web_id(app, r.cookies["nxz_visitor"].value)
         async with http.get(base + "/webchat/events") as stream:
             assert (await stream.content.readline()).startswith(b": connected")
             await stream.content.readline()

@@ -15,6 +15,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from bot import app as app_module
+from bot.channels.webchat import WebChat
 from bot.settings import Settings
 from storage import ledger, users
 from storage.models import RenderJob
@@ -74,12 +75,19 @@ class Server:
             found = (await session.execute(select(RenderJob))).scalars()
             return [(job.id, job.state, job.attempts) for job in found]
 
-    async def balance(self, visitor: str) -> int:
+    async def balance(self, cookie: str) -> int:
         assert self.app is not None
         async with self.app.db.transaction() as session:
-            user = await users.find(session, Identity("web", visitor))
+            user = await users.find(session, Identity("web", web_id(self.app, cookie)))
             assert user is not None and user.id is not None
             return await ledger.balance(session, user.id)
+
+
+def web_id(app: app_module.App, cookie: str) -> str:
+    """The external id the web chat keeps for a visitor's cookie (only the keyed hash of its secret is kept)."""
+    chat = app.channel("web")
+    assert isinstance(chat, WebChat)
+    return chat.identity.visitor_id(cookie)
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from storage import ledger, payments, users
 from storage.models import Payment
 from storage.types import utcnow
 from storage.users import Identity
+from tests.bot.webchat_harness import web_id
 from tests.emulators import bkash_api
 from tests.emulators.bkash_api import BkashEmulator
 
@@ -80,7 +81,7 @@ class Shop:
 
     async def balance(self) -> int:
         async with self.app.db.transaction() as session:
-            user = await users.find(session, Identity("web", self.visitor))
+            user = await users.find(session, Identity("web", web_id(self.app, self.visitor)))
             assert user is not None and user.id is not None
             return await ledger.balance(session, user.id)
 
@@ -275,7 +276,7 @@ async def test_operator_refund_through_bkash_and_never_below_zero(shop: Shop) ->
     status, _, _ = await shop.open(await shop.pay())
     [paid] = await shop.payments()
     async with shop.app.db.transaction() as session:
-        user = await users.find(session, Identity("web", shop.visitor))
+        user = await users.find(session, Identity("web", web_id(shop.app, shop.visitor)))
         assert user is not None and user.id is not None
         await ledger.debit(session, user.id, before + 4, key="test:spend")  # 6 of the 10 bought are left
     assert await asyncio.to_thread(main, ["payments", "refund", str(paid.id)]) == 0

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from bot import app as app_module
-from bot.channels.webchat import COOKIE
+from bot.channels.webchat import COOKIE, WebChat
 from tests.photos.photo_harness import product_photo
 from tests.scale.scale_harness import scale_bot
 
@@ -26,7 +25,10 @@ async def test_web_visitor_gets_results_rendered_by_a_worker_process(tmp_path: P
         front = app_module.create_app(settings)
         await app_module.start(front)
         assert front.workers is None  # with Redis the front renders nothing itself
-        visitor = secrets.token_urlsafe(16)
+        chat = front.channel("web")
+        assert isinstance(chat, WebChat)
+        visitor = chat.identity.issue().cookie  # as the page's first answer would have set it
+        assert visitor is not None
         base = f"http://127.0.0.1:{front.port}"
         try:
             bot.start_worker()
@@ -61,7 +63,7 @@ async def test_web_visitor_gets_results_rendered_by_a_worker_process(tmp_path: P
                 finally:
                     await app_module.stop(other)
             async with (
-                aiohttp.ClientSession(cookies={COOKIE: secrets.token_urlsafe(16)}) as stranger,
+                aiohttp.ClientSession(cookies={COOKIE: chat.identity.issue().cookie or ""}) as stranger,
                 stranger.get(base + documents[0]["url"]) as media,
             ):
                 assert media.status == 404  # a result is served only to its visitor
