@@ -22,7 +22,7 @@ from bot.metrics import Metrics
 from bot.segmenter_policy import choose_segmenter
 from bot.settings import Settings
 from bot.workers import JobRunner, MemoryJobQueue
-from handlers import basics, buy, credits, mydata, photos, privacy, results, styles
+from handlers import basics, buy, credits, mydata, not_right, photos, privacy, results, styles
 from handlers.config import Config
 from handlers.context import Services
 from handlers.dispatcher import Dispatcher
@@ -46,6 +46,7 @@ def handler_config(settings: Settings) -> Config:
     return Config(
         signup_credits=settings.signup_credits,
         render_cost=settings.render_cost,
+        not_right_refunds_per_day=settings.not_right_refunds_per_day,
         support_email=settings.support_email,
         support_whatsapp=settings.support_whatsapp,
         facebook_page_url=settings.facebook_page_url,
@@ -72,6 +73,7 @@ def build_router() -> Router:
             credits.router,
             photos.router,
             results.router,
+            not_right.router,
             styles.router,
             privacy.router,
             mydata.router,

@@ -60,6 +60,12 @@ class Metrics:
         self.credits_refunded = Counter(
             "nexoraz_credits_refunded", "Credits given back for failed render jobs", registry=r
         )
+        self.not_right_refunds = Counter(
+            "nexoraz_not_right_refunds", 'Results refunded because the seller pressed "not right?"', registry=r
+        )
+        self.credits_refunded_not_right = Counter(
+            "nexoraz_credits_refunded_not_right", 'Credits given back for results called "not right?"', registry=r
+        )
         self.payments = Counter(
             "nexoraz_payments",
             "Payments that ended in this process, by provider and state (paid, mismatch, failed, cancelled...)",
@@ -86,6 +92,11 @@ class Metrics:
         self.payments.labels(provider=provider, state=state).inc()
         if state == "paid" and credits > 0:
             self.credits_purchased.labels(provider=provider).inc(credits)
+
+    def not_right(self, credits: int) -> None:
+        self.not_right_refunds.inc()
+        if credits > 0:
+            self.credits_refunded_not_right.inc(credits)
 
     # The job runner ------------------------------------------------------------------------------
 

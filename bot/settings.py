@@ -55,6 +55,8 @@ class Settings(BaseSettings):
 
     signup_credits: int = Field(default=3, ge=0, le=1000)
     render_cost: int = Field(default=1, ge=0, le=1000)
+    # "Not right?" under a result gives its credit back, at most this many times per user per UTC day.
+    not_right_refunds_per_day: int = Field(default=3, ge=0, le=1000)
 
     support_email: str = "support@nexoraz.pro"
     # Empty = the sentence that would show it is left out (never an invented number or page).

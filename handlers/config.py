@@ -12,6 +12,7 @@ from storage.payments import Pack
 class Config:
     signup_credits: int = 3
     render_cost: int = 1
+    not_right_refunds_per_day: int = 3  # "not right?" refunds per user per UTC day
     support_email: str = "support@nexoraz.pro"
     support_whatsapp: str = ""
     facebook_page_url: str = ""

@@ -14,6 +14,7 @@ from PIL import Image as PILImage
 from handlers.context import Context
 from handlers.i18n import Catalog, catalog, to_bengali_digits
 from handlers.model import Button, Choice, Document, Image, Inbound, Reply, Text
+from handlers.not_right import not_right_payload
 from handlers.photos import restyle_payload
 from handlers.router import Router, button_payload
 from storage import jobs, ledger
@@ -37,7 +38,8 @@ FAILURE_KEYS = {
 def result_replies(
     t: Catalog, job: RenderJob, outputs: Sequence[tuple[StoredFile, bytes]], balance: int
 ) -> list[Reply]:
-    """The images as documents (nothing recompressed), then buttons for other backgrounds and sizes."""
+    """The images as documents (nothing recompressed), then buttons for other backgrounds and sizes, and
+    "not right?" (its credit back, see `handlers.not_right`)."""
     assert job.id is not None
     style_name = t("style-name", style=job.style.replace("color:", "color-"))
     size_name = t("size-name", size=job.size)
@@ -58,6 +60,7 @@ def result_replies(
         if z != job.size
     ][:3]
     buttons.append(Button(label=t("photo-as-photo"), payload=button_payload("ph", job.id)))
+    buttons.append(Button(label=t("not-right-button"), payload=not_right_payload(job.id)))
     replies.append(Choice(text=caption + "\n\n" + t("photo-more-options"), buttons=tuple(buttons)))
     return replies
 
