@@ -1,4 +1,4 @@
-""""Not right?" under a result: a seller who cannot use a cutout gets its credit back and advice for another try.
+"""The "not right?" button under a result: a seller who cannot use a cutout gets its credit back and advice.
 
 A fair price for a bad result, without inviting abuse: each job is refunded at most once (its own ledger key,
 `job:{id}:notright`, and never when the job was already refunded for failing or not being delivered), and each

@@ -1,4 +1,4 @@
-""""Not right?" under a delivered result, pressed the way a seller would: through the dispatcher, with real
+"""The "not right?" button under a delivered result, pressed the way a seller would: through the dispatcher, with real
 renders on a real database. The credit comes back once per job, a few times a day, never on top of a refund."""
 
 from __future__ import annotations
