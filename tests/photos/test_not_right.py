@@ -3,6 +3,7 @@ renders on a real database. The credit comes back once per job, a few times a da
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -41,8 +42,8 @@ async def rendered(bot: PhotoBot, user: str, lang: str = "en") -> str:
     return payloads[-1]
 
 
-async def test_pressing_not_right_refunds_the_job_once(tmp_path: Path) -> None:
-    async with photo_bot(tmp_path) as bot:
+async def test_pressing_not_right_refunds_the_job_once(tmp_path: Path, db_url: str) -> None:
+    async with photo_bot(tmp_path, db_url=db_url) as bot:
         metrics = Metrics()
         bot.services.observer = metrics
         payload = await rendered(bot, "ana")
@@ -74,8 +75,9 @@ async def test_bengali_seller_is_answered_in_bengali_with_bengali_digits(tmp_pat
         assert "আগেই ফেরত" in await say(bot.dispatcher, bot.button("rina", payload, lang="bn"))
 
 
-async def test_daily_allowance_caps_refunds(tmp_path: Path) -> None:
-    async with photo_bot(tmp_path, config=Config(identity_key=b"k" * 32, not_right_refunds_per_day=2)) as bot:
+async def test_daily_allowance_caps_refunds(tmp_path: Path, db_url: str) -> None:
+    config = Config(identity_key=b"k" * 32, not_right_refunds_per_day=2)
+    async with photo_bot(tmp_path, db_url=db_url, config=config) as bot:
         payloads = [await rendered(bot, "sam") for _ in range(3)]
         assert await balance(bot, "sam") == 0
         assert "Returns left today: 1." in await say(bot.dispatcher, bot.button("sam", payloads[0]))
@@ -87,8 +89,22 @@ async def test_daily_allowance_caps_refunds(tmp_path: Path) -> None:
         assert await no_drift(bot)
 
 
-async def test_a_job_already_refunded_for_failing_is_not_refunded_again(tmp_path: Path) -> None:
-    async with photo_bot(tmp_path) as bot:
+async def test_two_presses_at_once_cannot_both_take_the_last_return_of_the_day(tmp_path: Path, db_url: str) -> None:
+    config = Config(identity_key=b"k" * 32, not_right_refunds_per_day=1)
+    async with photo_bot(tmp_path, db_url=db_url, config=config) as bot:
+        first, second = [await rendered(bot, "duo") for _ in range(2)]
+        answers = await asyncio.gather(
+            say(bot.dispatcher, bot.button("duo", first)), say(bot.dispatcher, bot.button("duo", second))
+        )
+        assert sum("back on your balance" in a for a in answers) == 1
+        assert sum("used today's 1 returns" in a for a in answers) == 1
+        assert await balance(bot, "duo") == 2
+        assert await entries(bot, "not_right") == 1
+        assert await no_drift(bot)
+
+
+async def test_a_job_already_refunded_for_failing_is_not_refunded_again(tmp_path: Path, db_url: str) -> None:
+    async with photo_bot(tmp_path, db_url=db_url) as bot:
         await bot.dispatcher.dispatch(bot.photo("bad", b"\xff\xd8\xff\xe0 not really a jpeg" * 10))
         await bot.settle()
         assert await balance(bot, "bad") == 3
