@@ -66,6 +66,11 @@ class Metrics:
         self.credits_refunded_not_right = Counter(
             "nexoraz_credits_refunded_not_right", 'Credits given back for results called "not right?"', registry=r
         )
+        self.doubtful_uncharged = Counter(
+            "nexoraz_doubtful_uncharged",
+            "Results the render judged doubtful (a hard photo), delivered with advice and not charged",
+            registry=r,
+        )
         self.payments = Counter(
             "nexoraz_payments",
             "Payments that ended in this process, by provider and state (paid, mismatch, failed, cancelled...)",
@@ -112,6 +117,12 @@ class Metrics:
     def debited(self, credits: int) -> None:
         if credits > 0:
             self.credits_debited.inc(credits)
+
+    def doubtful(self, credits: int) -> None:
+        """A doubtful cutout delivered free of charge (`credits` given back; 0 for a free re-style)."""
+        self.doubtful_uncharged.inc()
+        if credits > 0:
+            self.credits_refunded.inc(credits)
 
     def refunded(self, credits: int) -> None:
         if credits > 0:

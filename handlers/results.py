@@ -47,8 +47,10 @@ def result_replies(
         Document(data=data, name=stored.name, mime=stored.mime, stored_id=stored.id) for stored, data in outputs
     ]
     caption = t("photo-done", style=style_name, size=size_name, balance=balance)
-    if job.hard_photo:
+    if job.hard_photo:  # the render doubts its cutout: advice, and the photo was not charged (bot/job_files.py)
         caption += "\n" + t("photo-hard-tip")
+        if job.cost > 0 and job.source_job_id is None:
+            caption += " " + t("photo-hard-not-charged")
     buttons = [
         Button(label=t("style-name", style=s.replace("color:", "color-")), payload=restyle_payload(job.id, s, job.size))
         for s in OFFERED_AFTER_RESULT

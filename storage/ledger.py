@@ -27,6 +27,7 @@ class EntryKind(StrEnum):
     PURCHASE = "purchase"
     PURCHASE_REFUND = "purchase_refund"  # a bought pack refunded: what the balance still held is taken back
     NOT_RIGHT = "not_right"  # a delivered result the seller called "not right?": its credit given back
+    DOUBTFUL = "doubtful"  # the render judged its own cutout doubtful (a hard photo): not charged
 
 
 class InsufficientCredits(Exception):

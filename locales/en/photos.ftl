@@ -73,3 +73,4 @@ not-right-already = The credit for this photo was already returned.
 not-right-limit = You have used today's { $limit } returns for results that were not right. You can return more tomorrow.
 not-right-free = This result cost no credit, so there is nothing to return.
 not-right-tip = 💡 For another try, send the photo again with the whole product in the frame and some space around it, on a plain background that contrasts with it (a dark product on a light surface, a light product on a dark one), in good light.
+photo-hard-not-charged = Because of that, this photo was free: your credit was not used.

@@ -4,12 +4,15 @@ renders on a real database. The credit comes back once per job, a few times a da
 from __future__ import annotations
 
 import asyncio
+import io
 from pathlib import Path
 
+from PIL import Image, ImageDraw
 from sqlalchemy import func, select
 
 from bot.metrics import Metrics
 from handlers.config import Config
+from handlers.i18n import catalog
 from storage import ledger, users
 from storage.models import LedgerEntry, RenderJob
 from storage.users import Identity
@@ -133,3 +136,30 @@ async def test_a_free_result_returns_nothing_but_still_advises(tmp_path: Path) -
         answer = await say(bot.dispatcher, bot.button("free", payload))
         assert "cost no credit" in answer and "whole product in the frame" in answer
         assert await entries(bot, "not_right") == 0
+
+
+def doubtful_photo() -> bytes:
+    """A long product running off both sides of the frame: the render judges its own cutout doubtful."""
+    image = Image.new("RGB", (480, 360), (205, 208, 212))
+    ImageDraw.Draw(image).ellipse((-20, 100, 500, 260), fill=(200, 30, 40))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+async def test_a_doubtful_cutout_is_delivered_with_advice_and_not_charged(tmp_path: Path, db_url: str) -> None:
+    async with photo_bot(tmp_path, db_url=db_url) as bot:
+        metrics = Metrics()
+        bot.runner.processor.files.metrics = metrics
+        await bot.dispatcher.dispatch(bot.photo("hard", doubtful_photo(), lang="bn"))
+        await bot.settle()
+        caption = bot.channel.texts("hard")
+        assert catalog("bn")("photo-hard-tip") in caption and catalog("bn")("photo-hard-not-charged") in caption
+        assert "বাকি ক্রেডিট: ৩টি" in caption
+        assert await balance(bot, "hard") == 3
+        assert (await entries(bot, "doubtful"), await entries(bot, "refund")) == (1, 0)
+        assert metrics.doubtful_uncharged._value.get() == 1
+        payload = [b.payload for c in bot.channel.choices("hard") for b in c.buttons if b.payload.startswith("nr:")][-1]
+        assert "আগেই ফেরত" in await say(bot.dispatcher, bot.button("hard", payload, lang="bn"))
+        assert await balance(bot, "hard") == 3 and await entries(bot, "not_right") == 0
+        assert await no_drift(bot)
