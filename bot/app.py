@@ -23,7 +23,7 @@ from bot.metrics import Metrics
 from bot.segmenter_policy import choose_segmenter
 from bot.settings import Settings
 from bot.workers import JobRunner, MemoryJobQueue, fair_pick
-from handlers import basics, buy, credits, mydata, photos, privacy, results, styles
+from handlers import basics, buy, credits, mydata, not_right, photos, privacy, results, styles
 from handlers.config import Config
 from handlers.context import Services
 from handlers.dispatcher import Dispatcher
@@ -49,6 +49,7 @@ def handler_config(settings: Settings) -> Config:
         render_cost=settings.render_cost,
         max_pending_per_user=settings.max_pending_per_user,
         max_queue_depth=settings.max_queue_depth,
+        not_right_refunds_per_day=settings.not_right_refunds_per_day,
         support_email=settings.support_email,
         support_whatsapp=settings.support_whatsapp,
         facebook_page_url=settings.facebook_page_url,
@@ -75,6 +76,7 @@ def build_router() -> Router:
             credits.router,
             photos.router,
             results.router,
+            not_right.router,
             styles.router,
             privacy.router,
             mydata.router,

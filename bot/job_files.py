@@ -10,9 +10,11 @@ from collections.abc import Awaitable
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.channels.base import Channel, Refused
 from bot.job_outcomes import JobGone, LeaseLost, RenderFailed
-from storage import jobs
+from storage import jobs, ledger
 from storage.blobs import BlobStore
 from storage.db import Database
 from storage.models import RenderJob, StoredFile
@@ -67,7 +69,25 @@ class JobFiles:
                 stored.append((await self._store(session, job, "output", name, mime, data), data))
             fresh.hard_photo = bool(result.get("hard_photo"))
             session.add(fresh)
+            doubtful = fresh.hard_photo and fresh.source_job_id is None  # a re-style reuses a judged cutout
+            uncharged = doubtful and await self._uncharge(session, fresh)
+        if uncharged and self.metrics is not None:
+            self.metrics.doubtful(fresh.cost)
         return stored
+
+    @staticmethod
+    async def _uncharge(session: AsyncSession, job: RenderJob) -> bool:
+        """A cutout the render itself doubts is not charged: its debit is given back with the outputs stored
+        (the job's one refund key, so neither a later failure nor "not right?" can refund it again)."""
+        assert job.id is not None
+        return await ledger.refund(
+            session,
+            job.user_id,
+            debit_key=jobs.debit_key(job.id),
+            key=jobs.refund_key(job.id),
+            reference=f"job {job.id} doubtful cutout",
+            kind=ledger.EntryKind.DOUBTFUL,
+        )
 
     async def _render(self, work: Awaitable[dict[str, Any]]) -> dict[str, Any]:
         """The render process answers a result or a failure code (`render_task`); a dead process passes

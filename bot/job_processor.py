@@ -255,6 +255,7 @@ class JobProcessor:
                 key=jobs.refund_key(job.id),
                 reference="render failed" if state == jobs.FAILED else "not delivered",
             )
+            returned = refunded or await ledger.has_entry(session, jobs.refund_key(job.id))  # a doubtful cutout's
             user = await session.get(User, job.user_id)
         if self.metrics is not None:
             self.metrics.job_ended(state)
@@ -264,7 +265,7 @@ class JobProcessor:
         channel = self.channels.get(job.channel)
         if channel is not None and code != "window_closed":  # outside the window Meta refuses any message
             t = catalog(user.locale if user else "en")
-            reply = undelivered_reply(t, refunded) if state == jobs.UNDELIVERED else failure_reply(t, code, refunded)
+            reply = undelivered_reply(t, returned) if state == jobs.UNDELIVERED else failure_reply(t, code, returned)
             await self._quietly(channel, job, [reply])
         return outcome
 

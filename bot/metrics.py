@@ -60,6 +60,17 @@ class Metrics:
         self.credits_refunded = Counter(
             "nexoraz_credits_refunded", "Credits given back for failed render jobs", registry=r
         )
+        self.not_right_refunds = Counter(
+            "nexoraz_not_right_refunds", 'Results refunded because the seller pressed "not right?"', registry=r
+        )
+        self.credits_refunded_not_right = Counter(
+            "nexoraz_credits_refunded_not_right", 'Credits given back for results called "not right?"', registry=r
+        )
+        self.doubtful_uncharged = Counter(
+            "nexoraz_doubtful_uncharged",
+            "Results the render judged doubtful (a hard photo), delivered with advice and not charged",
+            registry=r,
+        )
         self.payments = Counter(
             "nexoraz_payments",
             "Payments that ended in this process, by provider and state (paid, mismatch, failed, cancelled...)",
@@ -87,6 +98,11 @@ class Metrics:
         if state == "paid" and credits > 0:
             self.credits_purchased.labels(provider=provider).inc(credits)
 
+    def not_right(self, credits: int) -> None:
+        self.not_right_refunds.inc()
+        if credits > 0:
+            self.credits_refunded_not_right.inc(credits)
+
     # The job runner ------------------------------------------------------------------------------
 
     def job_ended(self, state: str) -> None:
@@ -101,6 +117,12 @@ class Metrics:
     def debited(self, credits: int) -> None:
         if credits > 0:
             self.credits_debited.inc(credits)
+
+    def doubtful(self, credits: int) -> None:
+        """A doubtful cutout delivered free of charge (`credits` given back; 0 for a free re-style)."""
+        self.doubtful_uncharged.inc()
+        if credits > 0:
+            self.credits_refunded.inc(credits)
 
     def refunded(self, credits: int) -> None:
         if credits > 0:

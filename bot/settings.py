@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     max_pending_per_user: int = Field(default=20, ge=1, le=10000)
     # Machine protection only: all sellers' unfinished jobs together; past it, "we are very busy".
     max_queue_depth: int = Field(default=2000, ge=1, le=1_000_000)
+    # "Not right?" under a result gives its credit back, at most this many times per user per UTC day.
+    not_right_refunds_per_day: int = Field(default=3, ge=0, le=1000)
 
     support_email: str = "support@nexoraz.pro"
     # Empty = the sentence that would show it is left out (never an invented number or page).

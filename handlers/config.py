@@ -14,6 +14,7 @@ class Config:
     render_cost: int = 1
     max_pending_per_user: int = 20  # one seller's unfinished jobs (MAX_PENDING_PER_USER)
     max_queue_depth: int = 2000  # everyone's unfinished jobs: protects the machine (MAX_QUEUE_DEPTH)
+    not_right_refunds_per_day: int = 3  # "not right?" refunds per user per UTC day
     support_email: str = "support@nexoraz.pro"
     support_whatsapp: str = ""
     facebook_page_url: str = ""

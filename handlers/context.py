@@ -35,6 +35,9 @@ class Observer(Protocol):
 
     def payment(self, provider: str, state: str, credits: int) -> None: ...
 
+    def not_right(self, credits: int) -> None:
+        """A seller pressed "not right?" under a result and got `credits` back."""
+
 
 @dataclass(slots=True, kw_only=True)
 class Services:

@@ -14,6 +14,7 @@ from PIL import Image as PILImage
 from handlers.context import Context
 from handlers.i18n import Catalog, catalog, to_bengali_digits
 from handlers.model import Button, Choice, Document, Image, Inbound, Reply, Text
+from handlers.not_right import not_right_payload
 from handlers.photos import restyle_payload
 from handlers.router import Router, button_payload
 from storage import jobs, ledger
@@ -37,7 +38,8 @@ FAILURE_KEYS = {
 def result_replies(
     t: Catalog, job: RenderJob, outputs: Sequence[tuple[StoredFile, bytes]], balance: int
 ) -> list[Reply]:
-    """The images as documents (nothing recompressed), then buttons for other backgrounds and sizes."""
+    """The images as documents (nothing recompressed), then buttons for other backgrounds and sizes, and
+    "not right?" (its credit back, see `handlers.not_right`)."""
     assert job.id is not None
     style_name = t("style-name", style=job.style.replace("color:", "color-"))
     size_name = t("size-name", size=job.size)
@@ -45,8 +47,10 @@ def result_replies(
         Document(data=data, name=stored.name, mime=stored.mime, stored_id=stored.id) for stored, data in outputs
     ]
     caption = t("photo-done", style=style_name, size=size_name, balance=balance)
-    if job.hard_photo:
+    if job.hard_photo:  # the render doubts its cutout: advice, and the photo was not charged (bot/job_files.py)
         caption += "\n" + t("photo-hard-tip")
+        if job.cost > 0 and job.source_job_id is None:
+            caption += " " + t("photo-hard-not-charged")
     buttons = [
         Button(label=t("style-name", style=s.replace("color:", "color-")), payload=restyle_payload(job.id, s, job.size))
         for s in OFFERED_AFTER_RESULT
@@ -58,6 +62,7 @@ def result_replies(
         if z != job.size
     ][:3]
     buttons.append(Button(label=t("photo-as-photo"), payload=button_payload("ph", job.id)))
+    buttons.append(Button(label=t("not-right-button"), payload=not_right_payload(job.id)))
     replies.append(Choice(text=caption + "\n\n" + t("photo-more-options"), buttons=tuple(buttons)))
     return replies
 

@@ -36,6 +36,11 @@ def refund_key(job_id: int) -> str:
     return f"job:{job_id}:refund"
 
 
+def not_right_key(job_id: int) -> str:
+    """The refund of a delivered result the seller pressed "not right?" under (once per job)."""
+    return f"job:{job_id}:notright"
+
+
 async def create(session: AsyncSession, job: RenderJob) -> RenderJob:
     session.add(job)
     await session.flush()

@@ -26,6 +26,8 @@ class EntryKind(StrEnum):
     REDEEM = "redeem"
     PURCHASE = "purchase"
     PURCHASE_REFUND = "purchase_refund"  # a bought pack refunded: what the balance still held is taken back
+    NOT_RIGHT = "not_right"  # a delivered result the seller called "not right?": its credit given back
+    DOUBTFUL = "doubtful"  # the render judged its own cutout doubtful (a hard photo): not charged
 
 
 class InsufficientCredits(Exception):
@@ -139,7 +141,15 @@ async def take_back(session: AsyncSession, user_id: int, amount: int, *, key: st
     return take
 
 
-async def refund(session: AsyncSession, user_id: int, *, debit_key: str, key: str, reference: str = "") -> bool:
+async def refund(
+    session: AsyncSession,
+    user_id: int,
+    *,
+    debit_key: str,
+    key: str,
+    reference: str = "",
+    kind: EntryKind = EntryKind.REFUND,
+) -> bool:
     """Give back what the debit `debit_key` took, at most once (`key`). False if nothing to refund."""
     taken = await session.scalar(
         select(col(LedgerEntry.delta)).where(
@@ -148,7 +158,30 @@ async def refund(session: AsyncSession, user_id: int, *, debit_key: str, key: st
     )
     if not taken:
         return False
-    return await credit(session, user_id, -int(taken), kind=EntryKind.REFUND, key=key, reference=reference)
+    return await credit(session, user_id, -int(taken), kind=kind, key=key, reference=reference)
+
+
+async def has_entry(session: AsyncSession, key: str) -> bool:
+    """Whether the entry with this idempotency key was recorded (a refund already given, say)."""
+    query = select(col(LedgerEntry.id)).where(col(LedgerEntry.idempotency_key) == key)
+    return await session.scalar(query.limit(1)) is not None
+
+
+async def lock_account(session: AsyncSession, user_id: int) -> None:
+    """Hold the user's account row until the transaction ends (PostgreSQL; SQLite's write transactions are
+    serialized already), so a count of the user's entries followed by a credit cannot interleave."""
+    await open_account(session, user_id)
+    await session.execute(
+        select(col(CreditAccount.balance)).where(col(CreditAccount.user_id) == user_id).with_for_update()
+    )
+
+
+async def count_since(session: AsyncSession, user_id: int, kind: EntryKind, since: datetime) -> int:
+    """How many entries of `kind` the user received since `since` (a daily allowance)."""
+    query = select(func.count()).where(
+        col(LedgerEntry.user_id) == user_id, col(LedgerEntry.kind) == kind.value, col(LedgerEntry.created_at) >= since
+    )
+    return int(await session.scalar(query) or 0)
 
 
 async def grant_signup(session: AsyncSession, user_id: int, identity_hash: str, amount: int) -> bool:

@@ -30,6 +30,8 @@ class Day:
     renders: int = 0
     debited: int = 0
     refunded: int = 0
+    not_right: int = 0  # credits given back for results the seller called "not right?"
+    doubtful: int = 0  # credits not charged for cutouts the render itself judged doubtful
     granted: int = 0
     purchased: int = 0
 
@@ -47,7 +49,8 @@ def register(sub: Any) -> None:
     parser = sub.add_parser(
         "stats",
         help="users, renders by state and credits by day (aggregated only)",
-        description="Aggregated usage: users, renders by state, credits debited/refunded/granted/purchased per "
+        description="Aggregated usage: users, renders by state, credits debited/refunded/returned as not right/"
+        "not charged for doubtful cutouts/granted/purchased per "
         "UTC day. Nothing that identifies a user is printed.",
     )
     parser.add_argument("--days", type=int, default=7, help="how many days back, today included (default 7)")
@@ -72,12 +75,13 @@ def format_table(stats: Stats) -> str:
         f"users: {stats.users} in total",
         f"renders in the last {stats.days} day(s) by state: {states}",
         "",
-        f"{'day (UTC)':<12}{'new users':>10}{'renders':>9}{'debited':>9}{'refunded':>10}{'granted':>9}"
-        f"{'purchased':>11}",
+        f"{'day (UTC)':<12}{'new users':>10}{'renders':>9}{'debited':>9}{'refunded':>10}{'not right':>11}"
+        f"{'doubtful':>10}{'granted':>9}{'purchased':>11}",
     ]
     for d in stats.by_day:
         lines.append(
-            f"{d.day:<12}{d.new_users:>10}{d.renders:>9}{d.debited:>9}{d.refunded:>10}{d.granted:>9}{d.purchased:>11}"
+            f"{d.day:<12}{d.new_users:>10}{d.renders:>9}{d.debited:>9}{d.refunded:>10}{d.not_right:>11}"
+            f"{d.doubtful:>10}{d.granted:>9}{d.purchased:>11}"
         )
     if stats.payments_by_day:
         lines += ["", f"{'day (UTC)':<12}{'provider':<9}{'paid':>6}{'refunded':>10}{'amount':>14}{'credits':>9}"]
@@ -162,6 +166,10 @@ def _add_credits(bucket: Day, kind: str, total: int) -> None:
         bucket.debited += -total
     elif kind == "refund":
         bucket.refunded += total
+    elif kind == "not_right":
+        bucket.not_right += total
+    elif kind == "doubtful":
+        bucket.doubtful += total
     elif kind in ("purchase", "purchase_refund"):
         bucket.purchased += total
     elif kind in GRANTED_KINDS:

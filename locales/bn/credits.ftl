@@ -10,6 +10,8 @@ credits-entry = • { $date }: { $kind ->
         [purchase] +{ $amount } কেনা হয়েছে
         [refund] +{ $amount } ব্যর্থ ছবির টাকা ফেরত
         [purchase_refund] −{ $amount } কেনা ক্রেডিট ফেরত
+        [not_right] +{ $amount } ঠিক না হওয়া ছবির ক্রেডিট ফেরত
+        [doubtful] +{ $amount } কঠিন ছবি, ক্রেডিট কাটা হয়নি
        *[debit] −{ $amount } ছবি তৈরি
     }
 credits-get-more = আরও লাগবে? /buy লিখে প্যাক কিনুন।{ $more }

@@ -16,6 +16,8 @@ credits-entry = • { $date }: { $kind ->
         [purchase] +{ $amount } purchase
         [refund] +{ $amount } refund for a photo that failed
         [purchase_refund] −{ $amount } refunded purchase
+        [not_right] +{ $amount } returned for a result that was not right
+        [doubtful] +{ $amount } back for a hard photo (not charged)
        *[debit] −{ $amount } photo rendered
     }
 credits-get-more = Need more? Buy a pack with /buy.{ $more }

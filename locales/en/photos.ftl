@@ -63,3 +63,15 @@ photo-album-short =
     Then send the other photos again.
 
 photo-too-many = I can take { $limit } photos in one message: I took the first { $limit }. Please send the other { $left } in another message.
+
+## "Not right?" under a result: its credit back, once per photo, a few times a day
+not-right-button = Not right?
+not-right-refunded = Sorry this one is not right. { $credits ->
+        [one] { $credits } credit is
+       *[other] { $credits } credits are
+    } back on your balance: you have { $balance } now. Returns left today: { $left }.
+not-right-already = The credit for this photo was already returned.
+not-right-limit = You have used today's { $limit } returns for results that were not right. You can return more tomorrow.
+not-right-free = This result cost no credit, so there is nothing to return.
+not-right-tip = 💡 For another try, send the photo again with the whole product in the frame and some space around it, on a plain background that contrasts with it (a dark product on a light surface, a light product on a dark one), in good light.
+photo-hard-not-charged = Because of that, this photo was free: your credit was not used.

@@ -44,6 +44,10 @@ async def _seed(db: Database) -> None:
             await ledger.debit(session, user.id, 1, key=jobs.debit_key(job.id))
             if n == 1:
                 await ledger.refund(session, user.id, debit_key=jobs.debit_key(job.id), key=jobs.refund_key(job.id))
+            else:  # the delivered one: "not right?" pressed
+                kind = ledger.EntryKind.NOT_RIGHT
+                key = jobs.not_right_key(job.id)
+                await ledger.refund(session, user.id, debit_key=jobs.debit_key(job.id), key=key, kind=kind)
             await ledger.credit(session, user.id, 5, kind=ledger.EntryKind.PURCHASE, key=f"buy-{n}")
         old = RenderJob(
             user_id=user.id,
@@ -77,8 +81,10 @@ async def test_stats_aggregates_by_day_without_identifiers(
     assert len(stats["by_day"]) == 3 and today["day"] == utcnow().date().isoformat()
     assert (today["new_users"], today["renders"]) == (2, 2)
     assert (today["debited"], today["refunded"], today["granted"], today["purchased"]) == (2, 1, 6, 10)
+    assert today["not_right"] == 1
     assert await asyncio.to_thread(main, ["stats"]) == 0
     table = capsys.readouterr().out
+    assert "not right" in table.splitlines()[3]
     assert "users: 2 in total" in table
     for secret in ("998877660", "998877661", "Rahima", "Karim", "hash-0", "buy-0"):
         assert secret not in out and secret not in table

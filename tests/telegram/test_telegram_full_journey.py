@@ -140,17 +140,26 @@ async def test_a_bengali_sellers_whole_journey(tmp_path: Path, emulator: Telegra
         (preview,) = [c.params["photo"] for c in for_chat(emulator, "sendPhoto", CHAT)]
         assert image(preview).format == "JPEG" and image(preview).size == (1080, 1080)
 
+        # "Not right?" under the first (paid) result: its credit back in Bengali with advice, and only once.
+        not_right = buttons(result_messages(emulator, CHAT)[0])[bn("not-right-button")]
+        assert not_right.startswith("nr:")
+        (returned,) = await replies_to(emulator, CHAT, emulator.press(CHAT, not_right, lang="bn"))
+        assert "১টি ক্রেডিট ফেরত দেওয়া হলো: এখন আপনার আছে ৩টি" in returned and bn("not-right-tip") in returned
+        (again,) = await replies_to(emulator, CHAT, emulator.press(CHAT, not_right, lang="bn"))
+        assert again.startswith(bn("not-right-already"))
+        assert await balance_of(app, CHAT) == 3
+
         # /credits, then a giveaway code typed with Bengali digits.
         (credits,) = await replies_to(emulator, CHAT, emulator.message(CHAT, "/credits", lang="bn"))
-        assert "২টি ক্রেডিট" in credits
+        assert "৩টি ক্রেডিট" in credits
         async with app.db.transaction() as session:
             key = app.services.config.identity_key
             await giveaways.create(
                 session, code_hash=codes.code_hash("EID7K3", key), hint="EID…", credits=5, max_uses=10, expires_at=None
             )
         (redeemed,) = await replies_to(emulator, CHAT, emulator.message(CHAT, "/redeem EID৭K৩", lang="bn"))
-        assert "৫" in redeemed and "৭" in redeemed
-        assert await balance_of(app, CHAT) == 7
+        assert "৫" in redeemed and "৮" in redeemed
+        assert await balance_of(app, CHAT) == 8
 
         # /privacy: the Bengali summary with the support address; /optin is recorded.
         (summary,) = await replies_to(emulator, CHAT, emulator.message(CHAT, "/privacy", lang="bn"))
@@ -176,7 +185,7 @@ async def test_a_bengali_sellers_whole_journey(tmp_path: Path, emulator: Telegra
         with zipfile.ZipFile(io.BytesIO(archive_upload.data)) as archive:
             assert json.loads(archive.read("nexoraz-data.json")) == record
             images = [n for n in archive.namelist() if n.startswith("files/")]
-        assert record["credits"]["balance"] == 7 and record["consent"]["training_opt_in"] is True
+        assert record["credits"]["balance"] == 8 and record["consent"]["training_opt_in"] is True
         assert record["user"]["locale"] == "bn" and len(record["renders"]) == 2
         assert len(images) == len(stored) == len(record["files"]) == 5  # upload, cutout, three results
         blob_paths = [settings.data_dir / f.path for f in stored]
