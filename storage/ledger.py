@@ -108,6 +108,12 @@ async def debit(session: AsyncSession, user_id: int, amount: int, *, key: str, r
     await open_account(session, user_id)
     if not await _record(session, user_id, -amount, EntryKind.DEBIT, key, reference):
         return False
+    await _decrement(session, user_id, amount)
+    return True
+
+
+async def _decrement(session: AsyncSession, user_id: int, amount: int) -> None:
+    """The one conditional UPDATE that lowers a balance: never below zero, never read-checked-written."""
     result = await session.execute(
         update(CreditAccount)
         .where(col(CreditAccount.user_id) == user_id, col(CreditAccount.balance) >= amount)
@@ -115,7 +121,6 @@ async def debit(session: AsyncSession, user_id: int, amount: int, *, key: str, r
     )
     if not affected(result):
         raise InsufficientCredits(await balance(session, user_id), amount)
-    return True
 
 
 async def take_back(session: AsyncSession, user_id: int, amount: int, *, key: str, reference: str = "") -> int | None:
@@ -131,13 +136,7 @@ async def take_back(session: AsyncSession, user_id: int, amount: int, *, key: st
     take = min(amount, await balance(session, user_id))
     if not await _record(session, user_id, -take, EntryKind.PURCHASE_REFUND, key, reference):
         return None
-    result = await session.execute(
-        update(CreditAccount)
-        .where(col(CreditAccount.user_id) == user_id, col(CreditAccount.balance) >= take)
-        .values(balance=col(CreditAccount.balance) - take)
-    )
-    if not affected(result):
-        raise InsufficientCredits(await balance(session, user_id), take)
+    await _decrement(session, user_id, take)
     return take
 
 
