@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage import jobs
-from storage.models import RenderJob, StoredFile, WebChatEntry
+from storage.models import RenderJob, StoredFile, User, WebChatEntry
 from storage.sql import affected, insert_ignore
 
 KEEP_ENTRIES = 200  # per visitor: enough for "the recent conversation", small enough to load at once
@@ -29,7 +29,15 @@ def preview_name(file_id: int) -> str:
 
 
 async def add_entry(session: AsyncSession, user_id: int, body: dict[str, Any], client_id: str | None = None) -> int:
-    """Appends one turn; returns its id (0 when `client_id` was already recorded: the first answer stands)."""
+    """Appends one turn; returns its id (0 when `client_id` was already recorded: the first answer stands).
+
+    A user's turns become visible in the order of their ids: the page (and the event stream) catches up with
+    "everything after the last id I have", so an id must never show up before a lower one of the same user.
+    PostgreSQL hands out ids when a row is inserted, not when it is committed, so two writers for one user (a
+    worker delivering a result, the page's own message) queue here on the user's row: the second takes its
+    id only after the first committed. SQLite already has a single writer (`BEGIN IMMEDIATE`).
+    """
+    await session.execute(select(col(User.id)).where(col(User.id) == user_id).with_for_update())
     text = json.dumps(body, ensure_ascii=False)
     values: dict[str, Any] = {"user_id": user_id, "client_id": client_id, "body": text}
     if client_id is None:
@@ -54,15 +62,28 @@ async def entry_for_client(session: AsyncSession, user_id: int, client_id: str) 
 
 
 async def recent(session: AsyncSession, user_id: int, *, after: int = 0, limit: int = 60) -> list[dict[str, Any]]:
-    """The newest `limit` turns after entry `after`, oldest first, each with its `entry` id."""
+    """The newest `limit` turns after entry `after`, oldest first, each with its `entry` id (and `client`, the
+    page's own id, for a turn the page sent: the tab that sent it already shows the message)."""
     query = (
-        select(col(WebChatEntry.id), col(WebChatEntry.body))
+        select(col(WebChatEntry.id), col(WebChatEntry.body), col(WebChatEntry.client_id))
         .where(col(WebChatEntry.user_id) == user_id, col(WebChatEntry.id) > after)
         .order_by(col(WebChatEntry.id).desc())
         .limit(limit)
     )
     rows = (await session.execute(query)).all()
-    return [{**json.loads(body), "entry": int(entry_id or 0)} for entry_id, body in reversed(rows)]
+    found = []
+    for entry_id, body, client_id in reversed(rows):
+        entry = {**json.loads(body), "entry": int(entry_id or 0)}
+        if client_id:
+            entry["client"] = client_id
+        found.append(entry)
+    return found
+
+
+async def last_entry(session: AsyncSession, user_id: int) -> int:
+    """The id of the user's newest turn (0 for none): where a stream that asks for no catch-up starts."""
+    newest = await session.scalar(select(func.max(col(WebChatEntry.id))).where(col(WebChatEntry.user_id) == user_id))
+    return int(newest or 0)
 
 
 async def forget_older_than(session: AsyncSession, cutoff: datetime) -> int:

@@ -210,6 +210,8 @@ class WebChat:
         entry = await self.store.add_entry(user_id, turn, client_id)
         if client_id and entry:  # the same id sent twice at once: both answer with the turn that was kept
             turn = await self.store.answered(user_id, client_id) or turn
+        if entry:  # the visitor's other tabs show the turn too
+            await self._push.publish(visitor.id, {"type": "kept", "entry": entry})
         return self._json(request, {**turn, "entry": entry}, visitor)
 
     def _json(self, request: web.Request, body: dict[str, Any], visitor: Visitor, status: int = 200) -> web.Response:
@@ -236,15 +238,28 @@ class WebChat:
         return known or locale_from_hint(accept_language(request))
 
     async def events(self, request: web.Request) -> web.StreamResponse:
+        """The visitor's conversation as it grows: first every kept turn after the page's last one, then each new one.
+
+        The stream listens before it reads what was kept, so a turn kept in between wakes it and nothing falls
+        between the read and the listening; a push only wakes it, and it sends what the database holds after the
+        last id it sent (ids become visible in order per user: storage/webchat.py), so nothing is sent twice.
+        Each event carries its id: the browser sends back the last one (`Last-Event-ID`) when it reconnects,
+        and the page's own `?after=` counts until then.
+        """
         visitor = await self.visitor(request)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         self.remember(request, response, visitor)
         await response.prepare(request)
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         listeners = self._listeners.setdefault(visitor.id, set())
-        listeners.add(queue)
+        listeners.add(queue)  # first: whatever is kept from now on wakes this stream
         try:
             await response.write(b": connected\n\n")
+            user_id = None if visitor.fresh else await self.store.user_id(visitor.id)
+            mark = _last_seen(request)
+            if mark is None:  # the page asked for no catch-up: only what is kept from now on
+                mark = await self.store.last_entry(user_id) if user_id else 0
+            mark = await self._send_kept(response, user_id, mark)
             while True:
                 try:
                     item = await asyncio.wait_for(queue.get(), timeout=15)
@@ -253,14 +268,32 @@ class WebChat:
                     continue
                 if item.get("type") == "bye":
                     break
-                await response.write(f"data: {json.dumps(item, ensure_ascii=False)}\n\n".encode())
+                if not item.get("entry"):  # not kept (a "typing" action): as it came
+                    await response.write(f"data: {json.dumps(item, ensure_ascii=False)}\n\n".encode())
+                    continue
+                user_id = user_id or await self.store.user_id(visitor.id)  # a first message made the user
+                mark = await self._send_kept(response, user_id, mark)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
+        except Exception as error:  # the database blinked: end the stream, the browser reconnects and catches up
+            if not transient(error):
+                raise
+            log.warning("web chat: event stream ended on %s; the page reconnects", type(error).__name__)
         finally:
             listeners.discard(queue)
             if not listeners and self._listeners.get(visitor.id) is listeners:
                 del self._listeners[visitor.id]
         return response
+
+    async def _send_kept(self, response: web.StreamResponse, user_id: int | None, after: int) -> int:
+        """Writes the turns kept after entry `after`, oldest first; returns the last id sent."""
+        if user_id is None:
+            return after
+        for entry in await self.store.recent(user_id, after):
+            data = json.dumps(entry, ensure_ascii=False)
+            await response.write(f"data: {data}\nid: {entry['entry']}\n\n".encode())
+            after = max(after, entry["entry"])
+        return after
 
     # Helpers ------------------------------------------------------------------------------------
 
@@ -303,6 +336,14 @@ def _uploads(events: Sequence[Inbound]) -> list[tuple[str, str, int]]:
 
 def _uploads_of(refs: Sequence[MediaRef]) -> list[tuple[str, str, int]]:
     return [(m.file_id, m.mime or "", m.size or 0) for m in refs if m.file_id]
+
+
+def _last_seen(request: web.Request) -> int | None:
+    """The last entry the page has: `Last-Event-ID` on the browser's own reconnect, else the page's `?after=`."""
+    for value in (request.headers.get("Last-Event-ID", ""), request.query.get("after", "")):
+        if value.isdigit() and len(value) <= 18:
+            return int(value)
+    return None
 
 
 def _string(value: object) -> str:

@@ -94,6 +94,10 @@ class WebChatStore:
                 entry["replies"] = [r for r in entry.get("replies", []) if r.get("type") != "progress"]
         return found
 
+    async def last_entry(self, user_id: int) -> int:
+        async with self.db.transaction() as session:
+            return await entries.last_entry(session, user_id)
+
     async def serialize(self, user_id: int, replies: Sequence[Reply]) -> list[dict[str, Any]]:
         """The JSON the page draws; files become links to stored rows (stored here when they are not yet)."""
         async with self.db.transaction() as session:

@@ -68,6 +68,15 @@ class Server:
             await app_module.stop(self.app)
             self.app = None
 
+    async def drop_streams(self) -> None:
+        """Ends every open event stream, as a dropped connection would (the server keeps running)."""
+        assert self.app is not None
+        chat = self.app.channel("web")
+        assert isinstance(chat, WebChat)
+        for queues in chat._listeners.values():  # noqa: SLF001 - a test's way to cut the line
+            for queue in queues:
+                queue.put_nowait({"type": "bye"})
+
     async def job_states(self) -> list[tuple[int | None, str, int]]:
         """(id, state, attempts) of every job: what a failing test prints."""
         assert self.app is not None

@@ -5,8 +5,11 @@
 const S = JSON.parse(document.getElementById("strings").textContent);
 const $ = (id) => document.getElementById(id);
 const log = $("log"), text = $("text"), file = $("file"), status = $("status");
-const progress = new Map(), seen = new Set();
-let lastEntry = 0;
+const progress = new Map(), seen = new Set(), sent = new Map();
+// The last entry of the conversation the page holds with nothing missing before it: counted only from the
+// kept history and the event stream, which deliver in order. A POST's answer is drawn but does not count:
+// a result kept earlier may not have reached this page yet, and the catch-up must still bring it.
+let caughtUp = 0;
 const outbox = [];
 let sending = false;
 let stick = true;  // follow new messages while the seller is at the bottom; not after they scroll up
@@ -118,9 +121,8 @@ function drawEntry(entry) {
   if (entry.entry) {
     if (seen.has(entry.entry)) return;
     seen.add(entry.entry);
-    lastEntry = Math.max(lastEntry, entry.entry);
   }
-  if (entry.me) drawMine(entry.me);
+  if (entry.me && !sent.has(entry.client)) drawMine(entry.me);  // this tab's own message is already shown
   const replies = entry.replies || [];
   if (replies.some((r) => r.type === "document" || r.type === "image")) {
     // The results are here: the "you are #1 in line" / "working on it" bubbles are done.
@@ -146,6 +148,7 @@ function setState(job, state) {
 
 function send(body, files) {
   const job = { id: newId(), body, files, tries: 0 };
+  sent.set(job.id, job);
   job.div = bubble("me");
   if (files) {
     for (const f of files) { const img = el("img", "", job.div); img.src = URL.createObjectURL(f); img.alt = f.name; }
@@ -287,29 +290,35 @@ document.addEventListener("keydown", (e) => { if (e.key === "Escape") $("gallery
 
 // The kept conversation, then live replies ----------------------------------------------------------------
 
-async function catchUp() {
+async function loadKept() {
   try {
-    const response = await fetch("/webchat/history?after=" + lastEntry);
-    const data = await response.json();
-    data.entries.forEach(drawEntry);
+    const data = await (await fetch("/webchat/history")).json();
+    for (const entry of data.entries) { drawEntry(entry); caughtUp = Math.max(caughtUp, entry.entry); }
     toBottom();
-  } catch (error) { /* the next reconnect tries again */ }
+  } catch (error) { /* the event stream below brings the conversation from the start */ }
 }
 
+// The stream starts with every turn kept after `caughtUp` (the server listens before it reads, so nothing
+// falls between), and the browser's own reconnects send the last event id back: every reconnect catches up.
 function listen() {
-  const source = new EventSource("/webchat/events");
-  source.onopen = () => { status.textContent = ""; catchUp(); retryFailed(); };  // the server is back
+  const source = new EventSource("/webchat/events?after=" + caughtUp);
+  source.onopen = () => { status.textContent = ""; retryFailed(); };  // the server is back
   source.onmessage = (e) => {
     const item = JSON.parse(e.data);
     const follow = nearBottom();
     drawEntry(item);
+    if (item.entry) caughtUp = Math.max(caughtUp, item.entry);
     if (follow || (item.replies || []).some((r) => r.type === "document")) toBottom();
   };
-  source.onerror = () => { status.textContent = S.offline; };
+  source.onerror = () => {
+    status.textContent = S.offline;
+    // The browser gave up (an error page from a proxy during a restart, say): a new stream from where we are.
+    if (source.readyState === EventSource.CLOSED) setTimeout(listen, 3000);
+  };
 }
 
 (async () => {
-  await catchUp();
-  if (S.fresh || lastEntry === 0) send({ text: "/start", quiet: true });
+  await loadKept();
+  if (S.fresh || caughtUp === 0) send({ text: "/start", quiet: true });
   listen();
 })();
