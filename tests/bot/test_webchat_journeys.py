@@ -168,9 +168,7 @@ async def test_an_open_tab_lives_through_a_server_restart(server: Server, browse
     await context.close()
 
 
-async def test_a_result_kept_while_the_stream_was_down_shows_after_a_later_answer(
-    server: Server, browser: Any
-) -> None:
+async def test_a_result_kept_while_the_stream_was_down_shows_after_a_later_answer(server: Server, browser: Any) -> None:
     """The race behind the restart journey, made certain: a result is kept while the event stream is down,
     then the page's own message is answered (a higher entry id) before the stream comes back. The stream's
     catch-up must still bring the result: a POST's answer says nothing about what the page missed."""

@@ -73,7 +73,7 @@ class Server:
         assert self.app is not None
         chat = self.app.channel("web")
         assert isinstance(chat, WebChat)
-        for queues in chat._listeners.values():  # noqa: SLF001 - a test's way to cut the line
+        for queues in chat._listeners.values():  # the private map: a test cutting the line
             for queue in queues:
                 queue.put_nowait({"type": "bye"})
 
