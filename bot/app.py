@@ -23,7 +23,7 @@ from bot.metrics import Metrics
 from bot.segmenter_policy import choose_segmenter
 from bot.settings import Settings
 from bot.workers import JobRunner, MemoryJobQueue, fair_pick
-from handlers import basics, buy, credits, mydata, not_right, photos, privacy, results, styles
+from handlers import basics, buy, credits, linking, mydata, not_right, photos, privacy, results, styles
 from handlers.config import Config
 from handlers.context import Services
 from handlers.dispatcher import Dispatcher
@@ -73,6 +73,7 @@ def build_router() -> Router:
     return Router().include(
         [
             basics.router,
+            linking.router,
             credits.router,
             photos.router,
             results.router,
@@ -160,7 +161,7 @@ def create_app(settings: Settings) -> App:
             return user.locale if user else None
 
     async def web_visitor_state(visitor: str) -> VisitorState:
-        """Live, erased (an account once existed: its sign-up grant outlives /delete) or never seen."""
+        """Live, erased (an account once existed: its identity is remembered past /delete) or never seen."""
         identity = users.Identity("web", visitor)
         async with db.transaction() as session:
             if await users.find(session, identity) is not None:
@@ -180,7 +181,15 @@ def create_app(settings: Settings) -> App:
         public_base_url=settings.public_base_url,
         trusted_proxy=settings.trusted_proxy,
     )
-    webchat = WebChat(dispatcher.dispatch, locale_of, WebChatStore(db, blobs), push, identity)
+    webchat = WebChat(
+        dispatcher.dispatch,
+        locale_of,
+        WebChatStore(db, blobs),
+        push,
+        identity,
+        services.limiter,
+        settings.web_new_visitors_per_hour,
+    )
     app.channels.append(webchat)
     if settings.telegram_enabled:
         from bot.channels.telegram import TelegramChannel

@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     max_pending_per_user: int = Field(default=20, ge=1, le=10000)
     # Machine protection only: all sellers' unfinished jobs together; past it, "we are very busy".
     max_queue_depth: int = Field(default=2000, ge=1, le=1_000_000)
+    # New web chat visitors (messages from browsers without a known cookie) per network address an hour.
+    web_new_visitors_per_hour: int = Field(default=60, ge=1, le=100_000)
     # "Not right?" under a result gives its credit back, at most this many times per user per UTC day.
     not_right_refunds_per_day: int = Field(default=3, ge=0, le=1000)
 

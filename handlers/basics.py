@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from handlers import commands, contacts, credits
+from handlers import commands, contacts, credits, linking
 from handlers.context import Context
 from handlers.i18n import SUPPORTED
 from handlers.model import Button, Choice, Inbound, Reply, Text
@@ -22,16 +22,23 @@ _DIRECT_LANGUAGE = {"bangla": "bn", "বাংলা": "bn", "english": "en", "�
     takes_argument=True,
 )
 async def start(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
+    if argument.lower().startswith(linking.LINK_PREFIX):  # t.me/<bot>?start=link-<code>, m.me ?ref=link-<code>
+        joined = await linking.join(event, ctx, argument[len(linking.LINK_PREFIX) :])
+        return [Text(text=await welcome(ctx, await ledger.balance(ctx.session, ctx.user_id), offer=False)), *joined]
     replies: list[Reply] = [Text(text=await welcome(ctx, await ledger.balance(ctx.session, ctx.user_id)))]
     if argument:  # a deep link: t.me/<bot>?start=<code>, or a Messenger referral
         replies.extend(await credits.redeem_code(event, ctx, argument))
     return replies
 
 
-async def welcome(ctx: Context, balance: int) -> str:
-    """Credits are called "free" only while every one was given (a bought or support-granted balance is not)."""
+async def welcome(ctx: Context, balance: int, *, offer: bool = True) -> str:
+    """Credits are called "free" only while every one was given (a bought or support-granted balance is not).
+    An anonymous web visitor is told how to get the welcome gift (`offer`: unless joining is under way)."""
     source = "gift" if balance > 0 and await ledger.all_given(ctx.session, ctx.user_id) else "balance"
-    return ctx.t("welcome", credits=balance, source=source, more=contacts.block(ctx, "page-codes", "video"))
+    text = ctx.t("welcome", credits=balance, source=source, more=contacts.block(ctx, "page-codes", "video"))
+    if offer and not await linking.is_verified(ctx):
+        text += "\n\n" + await linking.offer(ctx)
+    return text
 
 
 @router.command("help", aliases=("menu", "সাহায্য", "হেল্প", "মেনু", "sahajjo", "shahajjo", "sahajjo chai"))

@@ -14,9 +14,10 @@ from handlers.config import Config
 from handlers.context import Services
 from handlers.i18n import DEFAULT, catalog
 from handlers.model import Reply, Text
-from storage import ledger, payments
+from storage import ledger, links, payments
 from storage.models import Payment, User
 from storage.payments import Provider, State
+from storage.users import Identity
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,10 @@ async def pre_checkout(
         payment = await payments.get(session, payment_id) if payment_id is not None else None
         user = await session.get(User, payment.user_id) if payment and payment.user_id else None
         t = catalog(user.locale if user else DEFAULT)
-        if payment is None or user is None or user.external_id != user_external_id or payment.provider != "stars":
+        payer = Identity("telegram", user_external_id)
+        if payment is None or user is None or user.id is None or payment.provider != "stars":
+            return False, t("buy-invoice-unknown")
+        if payer not in await links.identities(session, user.id):  # another Telegram user than the buyer
             return False, t("buy-invoice-unknown")
         if payment.state != State.PENDING.value:
             return False, t("buy-invoice-used")
@@ -79,7 +83,9 @@ async def settle(
         assert fresh is not None
         user = await session.get(User, fresh.user_id) if fresh.user_id else None
         t = catalog(user.locale if user else DEFAULT)
-        channel, chat_id = (user.channel, user.external_id) if user else (None, None)
+        # The chat the purchase began in (the account may have joined others since).
+        chat = await links.identity_on(session, user.id, fresh.channel) if user and user.id else None
+        channel, chat_id = (chat.channel, chat.external_id) if chat else (None, None)
         if currency != fresh.currency or amount != fresh.amount:
             await payments.close(session, fresh.id or 0, State.MISMATCH)
             if services.observer is not None:

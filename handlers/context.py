@@ -60,6 +60,7 @@ class Context:
     services: Services
     new_user: bool = False
     deletion_pending: bool = False  # a /delete waits for its confirmation (read with the user's row)
+    arrived_as: Identity | None = None  # who wrote: the account's own identity or one linked to it
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @property
@@ -73,7 +74,8 @@ class Context:
 
     @property
     def identity(self) -> Identity:
-        return Identity(self.user.channel, self.user.external_id)
+        """The identity this message came from (limits and channel-specific answers follow it)."""
+        return self.arrived_as or Identity(self.user.channel, self.user.external_id)
 
     @property
     def identity_hash(self) -> str:

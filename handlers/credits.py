@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from babel.dates import format_date
 
-from handlers import buy, codes, contacts
+from handlers import buy, codes, contacts, guesses, linking
 from handlers.context import Context
 from handlers.i18n import to_bengali_digits
 from handlers.model import Choice, Inbound, Reply, Text
 from handlers.router import Router
-from storage import giveaways, ledger, payments
+from storage import giveaways, ledger, links, payments
 
 router = Router()
 
 RECENT_ENTRIES = 5
-FAILED_REDEEMS_PER_HOUR = 5
 FAILED_REDEEMS_KEY = "redeem-fail:"
 
 
@@ -55,24 +54,28 @@ async def redeem(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
 
 async def redeem_code(event: Inbound, ctx: Context, typed: str) -> list[Reply]:
     """Shared by /redeem and the deep links (t.me ?start=, m.me ?ref=, wa.me prefilled text)."""
-    limiter = ctx.services.limiter
-    failures_key = f"{FAILED_REDEEMS_KEY}{ctx.identity_hash}"
-    if await limiter.exceeded(failures_key, limit=FAILED_REDEEMS_PER_HOUR, window_s=3600):
+    if not await linking.is_verified(ctx):  # a new cookie is free: codes go to people a platform vouches for
+        return [Text(text=ctx.t("redeem-verify-first") + "\n\n" + await linking.offer(ctx))]
+    failure_keys = guesses.limits(FAILED_REDEEMS_KEY, ctx, event)
+    if await guesses.exceeded(ctx, failure_keys):
         return [Text(text=ctx.t("redeem-too-many"))]
     code = codes.normalize(typed)
     if code is None:
-        await limiter.hit(failures_key, limit=FAILED_REDEEMS_PER_HOUR, window_s=3600)
+        await guesses.failed(ctx, failure_keys)
         return [Text(text=ctx.t("redeem-malformed"))]
+    secret = ctx.config.identity_key
     try:
         async with ctx.session.begin_nested():
             granted = await giveaways.redeem(
                 ctx.session,
-                code_hash=codes.code_hash(code, ctx.config.identity_key),
+                code_hash=codes.code_hash(code, secret),
                 user_id=ctx.user_id,
                 identity_hash=ctx.identity_hash,
+                # once per person: no identity of this account may have redeemed the code before
+                also=[i.keyed_hash(secret) for i in await links.identities(ctx.session, ctx.user_id)],
             )
     except giveaways.CodeRejected:
-        await limiter.hit(failures_key, limit=FAILED_REDEEMS_PER_HOUR, window_s=3600)
+        await guesses.failed(ctx, failure_keys)
         return [Text(text=ctx.t("redeem-rejected"))]
     balance = await ledger.balance(ctx.session, ctx.user_id)
     return [Text(text=ctx.t("redeem-ok", credits=granted, balance=balance))]

@@ -37,6 +37,12 @@ MESSAGES_PER_MINUTE = 30
 Fallback = Callable[[Inbound, Context, str], Awaitable[list[Reply]]]
 
 
+def gifted(identity: Identity) -> bool:
+    """Sign-up credits come with an identity a platform vouches for; a web visitor is anyone (a new cookie is
+    free), so it gets its gift only by joining a verified chat (handlers/linking.py)."""
+    return identity.channel != "web"
+
+
 class Dispatcher:
     def __init__(self, services: Services, router: Router, fallback: Fallback, *, batch_size: int = MAX_BATCH) -> None:
         self.services = services
@@ -145,7 +151,7 @@ class Dispatcher:
         rows = [(i, locale_from_hint(e.locale_hint), e.display_name) for e, i in newcomers]
         made = await users.create_many(session, rows)
         key, amount = self.services.config.identity_key, self.services.config.signup_credits
-        grants = [(user.id or 0, i.keyed_hash(key)) for i, (user, created, _) in made.items() if created]
+        grants = [(user.id or 0, i.keyed_hash(key)) for i, (user, created, _) in made.items() if created and gifted(i)]
         await ledger.grant_signups(session, grants, amount)
         # In the order `_context` unpacks: (row, /delete pending, created by this batch).
         return {identity: (user, pending, created) for identity, (user, created, pending) in made.items()}
@@ -192,7 +198,7 @@ class Dispatcher:
             user, pending, created = arrival.user, arrival.deletion_pending, arrival.created
         if not created and event.locale_hint and not user.locale_chosen and user.locale != hinted:
             user.locale = hinted
-        if created and loaded is None:
+        if created and loaded is None and gifted(identity):
             await ledger.grant_signup(
                 session,
                 user.id or 0,
@@ -206,6 +212,7 @@ class Dispatcher:
             services=self.services,
             new_user=created,
             deletion_pending=pending,
+            arrived_as=identity,
         )
 
     async def _refused(self, event: Inbound, error: AppError) -> tuple[list[Reply], Context | None]:

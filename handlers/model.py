@@ -52,6 +52,7 @@ class Inbound:
     album_key: str | None = None
     locale_hint: str | None = None
     display_name: str | None = None
+    origin: str | None = None  # web chat only: a keyed hash of the visitor's network address (per-network limits)
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 

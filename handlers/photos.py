@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from handlers import buy, contacts
+from handlers import buy, contacts, linking
 from handlers.context import Context
 from handlers.errors import AppError, NotEnoughCredits
 from handlers.model import Channel, ChatAction, Inbound, MediaRef, Progress, Reply, Text
@@ -94,6 +94,13 @@ def _check_media(media: MediaRef) -> None:
         raise AppError("photo-file-too-big", limit=MAX_MEDIA_BYTES // (1024 * 1024))
 
 
+async def _how_to_get_more(ctx: Context) -> str:
+    found = contacts.block(ctx, "page-codes", "upgrade")
+    if await linking.is_verified(ctx):
+        return found
+    return "\n" + ctx.t("link-hint", credits=ctx.config.signup_credits) + found
+
+
 async def _create_charged_job(ctx: Context, job: RenderJob) -> RenderJob:
     """Job row and debit in one transaction; a shortfall, or one job too many for this user, rolls both back
     (the dispatcher's savepoint)."""
@@ -108,8 +115,8 @@ async def _create_charged_job(ctx: Context, job: RenderJob) -> RenderJob:
             raise NotEnoughCredits(
                 balance=short.balance,
                 cost=short.needed,
-                more=contacts.block(ctx, "page-codes", "upgrade"),
-                buttons=buy.pack_buttons(ctx, Channel(ctx.user.channel)),
+                more=await _how_to_get_more(ctx),
+                buttons=buy.pack_buttons(ctx, Channel(ctx.identity.channel)),
             ) from None
     # Counted after the debit, whose UPDATE of the balance row queues this user's concurrent photos behind
     # one another (PostgreSQL; SQLite writes one at a time): the count includes every job committed before.

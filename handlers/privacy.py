@@ -12,13 +12,14 @@ import logging
 from datetime import date, datetime
 
 from babel.dates import format_date
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import contacts
 from handlers.context import Context, Services
 from handlers.i18n import to_bengali_digits
 from handlers.model import Button, Choice, Inbound, Kind, Reply, Text
 from handlers.router import Router, button_payload
-from storage import privacy, users
+from storage import ledger, links, privacy, users
 from storage.users import Identity
 
 log = logging.getLogger(__name__)
@@ -104,12 +105,13 @@ async def delete_answer(event: Inbound, ctx: Context, argument: str) -> list[Rep
     if not pending:
         return [Text(text=ctx.t("delete-expired"))]
     done = ctx.t("delete-done")  # in their language, before their settings are gone
-    identity = ctx.identity
+    every = await erase_account(ctx.session, ctx.config.identity_key, ctx.user_id)
     paths = await privacy.erase_user(ctx.session, ctx.user_id)
     services = ctx.services
 
     async def forget() -> None:
-        await forget_everywhere(services, identity, paths)
+        for identity in every:
+            await forget_everywhere(services, identity, paths if identity == every[0] else [])
 
     ctx.after_commit.append(forget)
     log.info("user erased on request (%d files)", len(paths))
@@ -138,9 +140,20 @@ async def erase_identity(services: Services, identity: Identity, *, created_befo
         ):  # Meta: whole seconds
             log.info("data-deletion request older than the account: nothing erased")
             return False
+        every = await erase_account(session, services.config.identity_key, user.id)
         paths = await privacy.erase_user(session, user.id)
-    await forget_everywhere(services, identity, paths)
+    for linked in every:
+        await forget_everywhere(services, linked, paths if linked == every[0] else [])
     return True
+
+
+async def erase_account(session: AsyncSession, key: bytes, user_id: int) -> list[Identity]:
+    """Before the account's row goes (its linked identities go with it): every identity that reached it,
+    each remembered by keyed hash only, so none gets a second welcome gift and an erased web visitor's
+    old cookie is known to reach nothing."""
+    every = await links.identities(session, user_id)
+    await ledger.remember_identities(session, [i.keyed_hash(key) for i in every])
+    return every
 
 
 # /optin, /optout ---------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage import ledger, payments, privacy, webchat
+from storage import ledger, links, payments, privacy, webchat
 from storage.models import CreditAccount, LedgerEntry, Payment, RenderJob, StoredFile, User
 
 
@@ -30,6 +30,10 @@ async def user_record(session: AsyncSession, user: User) -> dict[str, Any]:
             "size": user.size,
             "policy_version_seen": user.policy_version_seen.isoformat() if user.policy_version_seen else None,
         },
+        # Every chat that reaches this account: the one it began in first, then those joined by /link.
+        "identities": [
+            {"channel": i.channel, "external_id": i.external_id} for i in await links.identities(session, user.id)
+        ],
         "credits": {
             "balance": await ledger.balance(session, user.id),
             "plan": account.plan if account else None,

@@ -3,6 +3,7 @@ count, a UNIQUE redemption row per identity, and a ledger credit."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import or_, select, update
@@ -32,8 +33,11 @@ async def exists(session: AsyncSession, code_hash: str) -> bool:
     return await session.scalar(select(col(Giveaway.id)).where(col(Giveaway.code_hash) == code_hash)) is not None
 
 
-async def redeem(session: AsyncSession, *, code_hash: str, user_id: int, identity_hash: str) -> int:
-    """Credits granted; raises CodeRejected (the caller's transaction must roll back)."""
+async def redeem(
+    session: AsyncSession, *, code_hash: str, user_id: int, identity_hash: str, also: Sequence[str] = ()
+) -> int:
+    """Credits granted; raises CodeRejected (the caller's transaction must roll back). `also`: the keyed
+    hashes of the account's other identities (a person with linked chats redeems a code once)."""
     now = utcnow()
     row = (
         await session.execute(
@@ -50,6 +54,12 @@ async def redeem(session: AsyncSession, *, code_hash: str, user_id: int, identit
     if row is None:
         raise CodeRejected
     giveaway_id, credits = int(row[0] or 0), int(row[1])
+    if also:
+        earlier = select(col(GiveawayRedemption.id)).where(
+            col(GiveawayRedemption.giveaway_id) == giveaway_id, col(GiveawayRedemption.identity_hash).in_(list(also))
+        )
+        if await session.scalar(earlier.limit(1)) is not None:
+            raise CodeRejected
     claimed = await session.execute(
         insert_ignore(
             session,

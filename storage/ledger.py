@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -28,6 +28,7 @@ class EntryKind(StrEnum):
     PURCHASE_REFUND = "purchase_refund"  # a bought pack refunded: what the balance still held is taken back
     NOT_RIGHT = "not_right"  # a delivered result the seller called "not right?": its credit given back
     DOUBTFUL = "doubtful"  # the render judged its own cutout doubtful (a hard photo): not charged
+    LINK = "link"  # two accounts of one person joined: the newcomer's second sign-up gift handed back
 
 
 class InsufficientCredits(Exception):
@@ -123,7 +124,15 @@ async def _decrement(session: AsyncSession, user_id: int, amount: int) -> None:
         raise InsufficientCredits(await balance(session, user_id), amount)
 
 
-async def take_back(session: AsyncSession, user_id: int, amount: int, *, key: str, reference: str = "") -> int | None:
+async def take_back(
+    session: AsyncSession,
+    user_id: int,
+    amount: int,
+    *,
+    key: str,
+    reference: str = "",
+    kind: EntryKind = EntryKind.PURCHASE_REFUND,
+) -> int | None:
     """Take up to `amount` back (a refunded purchase): what the balance holds, never below zero.
 
     Returns what was taken (0..amount), or None when `key` was applied before. The conditional UPDATE
@@ -134,7 +143,7 @@ async def take_back(session: AsyncSession, user_id: int, amount: int, *, key: st
         raise ValueError("an amount to take back must be positive")
     await open_account(session, user_id)
     take = min(amount, await balance(session, user_id))
-    if not await _record(session, user_id, -take, EntryKind.PURCHASE_REFUND, key, reference):
+    if not await _record(session, user_id, -take, kind, key, reference):
         return None
     await _decrement(session, user_id, take)
     return take
@@ -158,6 +167,21 @@ async def refund(
     if not taken:
         return False
     return await credit(session, user_id, -int(taken), kind=kind, key=key, reference=reference)
+
+
+async def move_balance(session: AsyncSession, source: int, target: int) -> None:
+    """The cached balance follows entries that moved from `source` to `target` (a merge of two accounts):
+    `source`'s account row goes, and its balance is added to `target`'s; no entry is written, since the
+    entries themselves moved and the ledger's sum per account stays equal to the balance."""
+    moved = await balance(session, source)
+    await session.execute(delete(CreditAccount).where(col(CreditAccount.user_id) == source))
+    await open_account(session, target)
+    if moved:
+        await session.execute(
+            update(CreditAccount)
+            .where(col(CreditAccount.user_id) == target)
+            .values(balance=col(CreditAccount.balance) + moved)
+        )
 
 
 async def has_entry(session: AsyncSession, key: str) -> bool:
@@ -194,6 +218,15 @@ async def grant_signup(session: AsyncSession, user_id: int, identity_hash: str, 
     return await credit(
         session, user_id, amount, kind=EntryKind.SIGNUP, key=f"signup:{identity_hash}", reference="welcome"
     )
+
+
+async def remember_identities(session: AsyncSession, identity_hashes: list[str]) -> None:
+    """Mark identities as known for good without a gift (an erased or unlinked one, an anonymous web visitor's):
+    a later first message from them gets no sign-up gift, and an erased web visitor is told apart."""
+    if identity_hashes:
+        now = utcnow()
+        rows = [{"identity_hash": h, "created_at": now} for h in dict.fromkeys(identity_hashes)]
+        await session.execute(insert_ignore(session, SignupGrant, rows))
 
 
 async def signup_granted(session: AsyncSession, identity_hash: str) -> bool:

@@ -36,6 +36,34 @@ class User(SQLModel, table=True):
     last_seen_at: datetime = _utc()  # type: ignore[assignment]
 
 
+class LinkedIdentity(SQLModel, table=True):
+    """Another channel identity of the same person (issue #14): its messages reach `user_id`'s account.
+
+    The user's own row names the identity they first came with; every identity joined to it later by a
+    one-time link code is a row here. An identity is in `users` or here, never both (the link merges and
+    removes the other row)."""
+
+    __tablename__ = "linked_identities"
+    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_linked_identity"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(sa_column=Column(Integer, ForeignKey("users.id", ondelete="CASCADE"), index=True))
+    channel: str = Field(max_length=16)
+    external_id: str = Field(max_length=128)
+    created_at: datetime = _utc()  # type: ignore[assignment]
+
+
+class LinkCode(SQLModel, table=True):
+    """A short-lived one-time code that joins another channel identity to `user_id` (only its keyed hash)."""
+
+    __tablename__ = "link_codes"
+
+    code_hash: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(sa_column=Column(Integer, ForeignKey("users.id", ondelete="CASCADE"), index=True))
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    created_at: datetime = _utc()  # type: ignore[assignment]
+
+
 class ProcessedEvent(SQLModel, table=True):
     """An inbound event seen once: a platform's redelivery of it is a no-op."""
 

@@ -1,4 +1,8 @@
-"""Users: one row per channel identity, created on first contact (safe under concurrent first messages)."""
+"""Users: one row per person's account, created on first contact (safe under concurrent first messages).
+
+A row is found by the identity it was created with, or by any identity linked to it later
+(`linked_identities`, storage/links.py): the alias is looked up only when the row is not found by its own
+identity, so a returning user's message still costs one SELECT."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.models import DeletionRequest, RenderJob, User
+from storage.models import DeletionRequest, LinkedIdentity, RenderJob, User
 from storage.sql import affected, insert_ignore
 from storage.types import utcnow
 
@@ -61,12 +65,29 @@ def _with_deletion_request(identity: Identity) -> Any:
     )
 
 
+def _linked(identities: list[Identity]) -> Any:
+    """The accounts that identities were linked to: (linked channel, linked id, row, /delete requested)."""
+    return (
+        select(col(LinkedIdentity.channel), col(LinkedIdentity.external_id), User, col(DeletionRequest.created_at))
+        .join(User, col(User.id) == col(LinkedIdentity.user_id))
+        .outerjoin(DeletionRequest, col(DeletionRequest.user_id) == col(User.id))
+        .where(
+            tuple_(col(LinkedIdentity.channel), col(LinkedIdentity.external_id)).in_(
+                [(i.channel, i.external_id) for i in identities]
+            )
+        )
+    )
+
+
 async def arrive(session: AsyncSession, identity: Identity, *, locale: str, display_name: str | None) -> Arrival:
     """One SELECT for a returning user (the row and any pending /delete together); an UPDATE only when
     something changed. A first message inserts (ON CONFLICT DO NOTHING: two first messages at once make one
     row) and selects again."""
-    row = (await session.execute(_with_deletion_request(identity))).first()
+    row: Any = (await session.execute(_with_deletion_request(identity))).first()
     created = False
+    if row is None:
+        linked = (await session.execute(_linked([identity]))).first()
+        row = (linked[2], linked[3]) if linked is not None else None
     if row is None:
         now = utcnow()
         values = {
@@ -137,6 +158,9 @@ async def find_many(session: AsyncSession, identities: list[Identity]) -> dict[I
     found: dict[Identity, tuple[User, bool]] = {}
     for user, requested in (await session.execute(query)).all():
         found[Identity(user.channel, user.external_id)] = (user, requested is not None)
+    if missing := [i for i in identities if i not in found]:
+        for channel, external_id, user, requested in (await session.execute(_linked(missing))).all():
+            found[Identity(channel, external_id)] = (user, requested is not None)
     return found
 
 
@@ -149,10 +173,15 @@ async def get_or_create(
 
 
 async def find(session: AsyncSession, identity: Identity) -> User | None:
+    """The account this identity reaches: its own row, or the row it was linked to."""
     result = await session.execute(
         select(User).where(col(User.channel) == identity.channel, col(User.external_id) == identity.external_id)
     )
-    return result.scalar_one_or_none()
+    user = result.scalar_one_or_none()
+    if user is None:
+        linked = (await session.execute(_linked([identity]))).first()
+        user = linked[2] if linked is not None else None
+    return user
 
 
 async def rekey(session: AsyncSession, old: Identity, external_id: str) -> int | None:

@@ -33,6 +33,7 @@ from handlers.errors import ServiceUnavailable
 from handlers.i18n import catalog, locale_from_hint
 from handlers.model import Channel as ChannelName
 from handlers.model import Choice, Inbound, Kind, MediaRef, Reply, Text
+from storage.limits import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,12 @@ class WebChat:
         store: WebChatStore,
         push: Push,
         identity: WebIdentity,
+        limiter: RateLimiter | None = None,
+        new_visitors_per_hour: int = 60,
     ) -> None:
         self._dispatch = dispatch
+        self._limiter = limiter
+        self._new_visitors_per_hour = new_visitors_per_hour
         self.locale_of = locale_of
         self.identity = identity
         self.store = store
@@ -180,6 +185,13 @@ class WebChat:
             if not transient(error):
                 raise
             return self._unavailable(request, visitor, uploads)
+        if visitor.fresh and not await self._may_start_visitor(request):
+            for path, _, _ in uploads:
+                await self.store.drop_upload(path)
+            t = catalog(locale_from_hint(accept_language(request)))
+            return self._json(
+                request, {"replies": [{"type": "text", "text": t("web-too-many-visitors")}]}, visitor, 429
+            )
         if kept is not None:  # a retry of a message already handled: nothing is done (or charged) again
             for path, _, _ in uploads:
                 await self.store.drop_upload(path)
@@ -213,6 +225,14 @@ class WebChat:
         if entry:  # the visitor's other tabs show the turn too
             await self._push.publish(visitor.id, {"type": "kept", "entry": entry})
         return self._json(request, {**turn, "entry": entry}, visitor)
+
+    async def _may_start_visitor(self, request: web.Request) -> bool:
+        """New visitors (a message without a known cookie) per network an hour: a client that drops its
+        cookie makes a new account each time, so this bounds the rows one machine can make (issue #14)."""
+        if self._limiter is None:
+            return True
+        key = f"web-new:{self.identity.network(request)}"
+        return await self._limiter.hit(key, limit=self._new_visitors_per_hour, window_s=3600)
 
     def _json(self, request: web.Request, body: dict[str, Any], visitor: Visitor, status: int = 200) -> web.Response:
         response = web.json_response(body, status=status)
@@ -326,6 +346,7 @@ class WebChat:
             media=media,
             album_key=album_key,
             locale_hint=accept_language(request),
+            origin=self.identity.network(request),
         )
 
 

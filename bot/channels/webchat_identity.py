@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import re
 import secrets
 import time
@@ -139,6 +140,22 @@ class WebIdentity:
         if self._public is not None:
             ours.add(self._public.netloc.lower())
         return where.scheme in ("http", "https") and where.netloc.lower() in ours
+
+    def network(self, request: web.Request) -> str:
+        """A keyed hash of where the request comes from, for per-network limits: the client's address (the
+        proxy's first `X-Forwarded-For` hop when trusted), an IPv6 one cut to its /64 (one subscriber's)."""
+        address = request.remote or ""
+        if self._trusted_proxy and (forwarded := request.headers.get("X-Forwarded-For")):
+            address = forwarded.split(",")[0].strip()
+        try:
+            parsed = ipaddress.ip_address(address)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is None:
+            address = str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+        elif isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
+            address = str(parsed.ipv4_mapped)
+        return _b64(hmac.new(self._key, b"network:" + address.encode(), hashlib.sha256).digest())[:22]
 
     def _tag(self, secret: str, issued: str) -> str:
         return _b64(hmac.new(self._key, f"issued:{secret}.{issued}".encode(), hashlib.sha256).digest())[:22]

@@ -27,7 +27,7 @@ from handlers import checkout
 from handlers.context import Services
 from handlers.i18n import DEFAULT, catalog
 from handlers.model import Reply, Text
-from storage import payments
+from storage import links, payments
 from storage.models import Payment, User
 from storage.payments import Provider, State
 from storage.types import utcnow
@@ -200,9 +200,10 @@ class BkashCheckout:
         async with self.services.db.transaction() as session:
             closed = await payments.close(session, payment.id or 0, state)
             user = await session.get(User, payment.user_id) if payment.user_id else None
-        if closed and user is not None:
+            chat = await links.identity_on(session, user.id, payment.channel) if user and user.id else None
+        if closed and user is not None and chat is not None:
             text = catalog(user.locale)(message_key, number=payment.id or 0)
-            await self.notify(user.channel, user.external_id, [Text(text=text)])
+            await self.notify(chat.channel, chat.external_id, [Text(text=text)])
 
 
 def invoice_number(payment_id: int) -> str:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from bot.errors import OperatorError
 from bot.settings import Settings
 from handlers.i18n import catalog
-from storage import ledger, payments
+from storage import ledger, links, payments
 from storage.db import Database
 from storage.models import Payment, User
 from storage.payments import Provider, State
@@ -32,12 +32,14 @@ async def refund(settings: Settings, db: Database, payment_id: int) -> tuple[Pay
     async with db.transaction() as session:
         payment = await payments.get(session, payment_id)
         user = await session.get(User, payment.user_id) if payment is not None and payment.user_id else None
+        # The account may have joined several chats: Stars belong to its Telegram identity.
+        buyer = await links.identity_on(session, user.id, "telegram") if user is not None and user.id else None
     if payment is None:
         raise OperatorError(f"no payment {payment_id}")
     if payment.state != State.PAID.value:
         raise OperatorError(f"payment {payment_id} is {payment.state}: only paid payments can be refunded")
     if payment.provider == Provider.STARS.value:
-        refund_id = await _refund_stars(settings, payment, user)
+        refund_id = await _refund_stars(settings, payment, buyer.external_id if buyer else None)
     else:
         refund_id = await _refund_bkash(settings, payment)
     for attempt in range(1, RECORD_TRIES + 1):
@@ -52,23 +54,23 @@ async def refund(settings: Settings, db: Database, payment_id: int) -> tuple[Pay
                     f"payment {payment_id}: refunded by the provider, not recorded: run again"
                 ) from None
     log.info("payment %s refunded: %s credits taken back", payment_id, done.credits_taken_back)
-    if user is not None and payment.provider == Provider.STARS.value:
-        await _tell_on_telegram(settings, user, done, balance)
+    if user is not None and buyer is not None and payment.provider == Provider.STARS.value:
+        await _tell_on_telegram(settings, user, buyer.external_id, done, balance)
     return done, balance
 
 
-async def _refund_stars(settings: Settings, payment: Payment, user: User | None) -> str | None:
+async def _refund_stars(settings: Settings, payment: Payment, telegram_user: str | None) -> str | None:
     from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 
     from bot.channels import telegram_pay
 
-    if user is None:
+    if telegram_user is None:
         raise OperatorError("the buyer erased their account: refund the charge in Telegram by its id")
     if not settings.telegram_bot_token:
         raise OperatorError("TELEGRAM_BOT_TOKEN is not set: Stars can only be refunded by the bot that took them")
     bot = _bot(settings)
     try:
-        await telegram_pay.refund(bot, user.external_id, payment.transaction_id or "")
+        await telegram_pay.refund(bot, telegram_user, payment.transaction_id or "")
     except TelegramBadRequest as error:
         if "ALREADY_REFUNDED" not in error.message:
             raise OperatorError(f"Telegram refused the refund: {error.message}") from None
@@ -116,7 +118,7 @@ def _bot(settings: Settings) -> Bot:
     return Bot(settings.telegram_bot_token, session=session)
 
 
-async def _tell_on_telegram(settings: Settings, user: User, payment: Payment, balance: int) -> None:
+async def _tell_on_telegram(settings: Settings, user: User, chat: str, payment: Payment, balance: int) -> None:
     from aiogram.exceptions import TelegramAPIError
 
     text = catalog(user.locale)(
@@ -124,7 +126,7 @@ async def _tell_on_telegram(settings: Settings, user: User, payment: Payment, ba
     )
     bot = _bot(settings)
     try:
-        await bot.send_message(int(user.external_id), text)
+        await bot.send_message(int(chat), text)
     except (TelegramAPIError, OSError) as error:
         log.warning("refund message for payment %s not sent: %s", payment.id, error)
     finally:
