@@ -122,7 +122,8 @@ class Dispatcher:
         return outcomes
 
     async def _stage(self, batch: list[Inbound], session: AsyncSession) -> list[tuple[list[Reply], Context] | None]:
-        keys = [(e.channel.value, events.event_key(e.event_id, e.bot_id)) for e in batch]
+        secret = self.services.config.identity_key
+        keys = [(e.channel.value, events.event_key(e.event_id, e.bot_id, key=secret)) for e in batch]
         new = await events.claim_many(session, keys)
         claimed = [(e, Identity(e.channel.value, e.user_id)) for e, key in zip(batch, keys, strict=True) if key in new]
         known = {
@@ -177,7 +178,8 @@ class Dispatcher:
     async def _arrive(self, event: Inbound, session: AsyncSession) -> Context | None:
         """Claim the event and load (or create) its user; None for a redelivery. Two statements for a
         returning user: the claim, and the user's row with any pending /delete."""
-        if not await events.claim(session, event.channel.value, event.event_id, bot=event.bot_id):
+        key = self.services.config.identity_key
+        if not await events.claim(session, event.channel.value, event.event_id, key=key, bot=event.bot_id):
             log.info("redelivered event %s/%s ignored", event.channel, event.event_id)
             return None
         return await self._context(event, session, Identity(event.channel.value, event.user_id), None)

@@ -4,11 +4,17 @@ The key is the platform's event id prefixed with the receiving bot's id (Telegra
 number id, Messenger page id): event ids are only unique per bot. Telegram starts `update_id` afresh after a
 week without updates, and a DATA_DIR may be reused with another bot; neither may drop new messages. Rows
 older than `KEEP_DAYS` are purged hourly (platforms redeliver for at most 7 days).
+
+Only a keyed hash of that key is stored: some event ids name a person (a web visitor's id is part of its
+message ids; Meta sends an m.me referral without a message id, so its id is built from the PSID), and these
+rows are not the user's (no user id), so /delete could not find them. A keyed hash is as unique and names
+no one: nothing here outlives an erasure.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete
@@ -20,19 +26,18 @@ from storage.sql import affected, insert_ignore
 from storage.types import utcnow
 
 KEEP_DAYS = 8
-MAX_KEY_CHARS = 160  # the column's width
+KEY_PREFIX = "h:"  # a keyed hash (rows from before it was, raw ids, were removed by migration e5c2a7d9b3f1)
 
 
-def event_key(event_id: str, bot: str = "") -> str:
-    key = f"{bot}:{event_id}" if bot else event_id
-    if len(key) > MAX_KEY_CHARS:  # never truncate (two ids could collide): a digest is as unique
-        key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
-    return key
+def event_key(event_id: str, bot: str = "", *, key: bytes) -> str:
+    """The stored form of an event's id: HMAC-SHA256 of `<bot>:<event id>` under `key` (66 characters)."""
+    named = f"{bot}:{event_id}" if bot else event_id
+    return KEY_PREFIX + hmac.new(key, b"event:" + named.encode(), hashlib.sha256).hexdigest()
 
 
-async def claim(session: AsyncSession, channel: str, event_id: str, *, bot: str = "") -> bool:
+async def claim(session: AsyncSession, channel: str, event_id: str, *, key: bytes, bot: str = "") -> bool:
     """True the first time `bot` sees an event; False for a redelivery (in the same or another process)."""
-    values = {"channel": channel, "event_id": event_key(event_id, bot), "created_at": utcnow()}
+    values = {"channel": channel, "event_id": event_key(event_id, bot, key=key), "created_at": utcnow()}
     return bool(affected(await session.execute(insert_ignore(session, ProcessedEvent, values))))
 
 

@@ -212,7 +212,10 @@ def parse_messaging(item: dict[str, Any]) -> list[Inbound]:
     sender = str(_dict(item.get("sender")).get("id") or "")
     if not sender:
         return []
+    # An id for an event Meta sends without one (a referral, older postbacks): the PSID only as its keyed
+    # pseudonym, since the event id is logged with every line of the event.
     stamp = item.get("timestamp")
+    sent_by = f"{logs.pseudonym(sender)}:{stamp}"
     try:
         received = datetime.fromtimestamp(float(stamp) / 1000, UTC) if stamp else datetime.now(UTC)
     except (TypeError, ValueError, OverflowError, OSError):
@@ -231,7 +234,7 @@ def parse_messaging(item: dict[str, Any]) -> list[Inbound]:
 
     message = _dict(item.get("message"))
     if message:
-        mid = str(message.get("mid") or f"message:{sender}:{stamp}")
+        mid = str(message.get("mid") or f"message:{sent_by}")
         if message.get("is_echo"):
             return []
         quick = _dict(message.get("quick_reply")).get("payload")
@@ -251,14 +254,14 @@ def parse_messaging(item: dict[str, Any]) -> list[Inbound]:
         return [event(mid, Kind.UNSUPPORTED)]
     postback = _dict(item.get("postback"))
     if postback:
-        mid = str(postback.get("mid") or f"postback:{sender}:{stamp}")
+        mid = str(postback.get("mid") or f"postback:{sent_by}")
         ref = _dict(postback.get("referral")).get("ref")
         if _valid_ref(ref):
             return [event(mid, Kind.TEXT, text=f"/start {ref}")]
         return [_postback_event(event, mid, str(postback.get("payload", "")), str(postback.get("title", "")))]
     ref = _dict(item.get("referral")).get("ref")
     if _valid_ref(ref):
-        return [event(f"referral:{sender}:{stamp}", Kind.TEXT, text=f"/start {ref}")]
+        return [event(f"referral:{sent_by}", Kind.TEXT, text=f"/start {ref}")]
     return []
 
 

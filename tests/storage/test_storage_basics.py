@@ -36,29 +36,33 @@ async def test_concurrent_creation_makes_one_row(database: Database) -> None:
     assert sum(r[1] for r in results) == 1
 
 
+KEY = b"e" * 32
+
+
 async def test_events_are_claimed_once(database: Database) -> None:
     async with database.transaction() as s:
-        assert await events.claim(s, "whatsapp", "wamid.A")
-        assert not await events.claim(s, "whatsapp", "wamid.A")
-        assert await events.claim(s, "messenger", "wamid.A")
+        assert await events.claim(s, "whatsapp", "wamid.A", key=KEY)
+        assert not await events.claim(s, "whatsapp", "wamid.A", key=KEY)
+        assert await events.claim(s, "messenger", "wamid.A", key=KEY)
 
 
 async def test_old_events_are_forgotten(database: Database) -> None:
     async with database.transaction() as s:
-        s.add(ProcessedEvent(channel="web", event_id="old", created_at=datetime.now(UTC) - timedelta(days=9)))
-        await events.claim(s, "web", "new")
+        old = events.event_key("old", key=KEY)
+        s.add(ProcessedEvent(channel="web", event_id=old, created_at=datetime.now(UTC) - timedelta(days=9)))
+        await events.claim(s, "web", "new", key=KEY)
     async with database.transaction() as s:
         assert await events.forget_older_than(s, 8) == 1
-        assert await events.claim(s, "web", "old")
+        assert await events.claim(s, "web", "old", key=KEY)
 
 
 async def test_rolled_back_transaction_leaves_nothing(database: Database) -> None:
     with pytest.raises(RuntimeError):
         async with database.transaction() as s:
-            await events.claim(s, "web", "doomed")
+            await events.claim(s, "web", "doomed", key=KEY)
             raise RuntimeError
     async with database.transaction() as s:
-        assert await events.claim(s, "web", "doomed")
+        assert await events.claim(s, "web", "doomed", key=KEY)
 
 
 async def test_migrations_are_current_after_upgrade(db_url: str) -> None:
@@ -81,9 +85,9 @@ async def test_sqlite_runs_in_wal_with_immediate_transactions(sqlite_url: str) -
         # Two writers interleaving: with BEGIN IMMEDIATE the second waits instead of failing to upgrade a lock.
         async def writer(n: int) -> None:
             async with db.transaction() as s:
-                await events.claim(s, "web", f"w{n}")
+                await events.claim(s, "web", f"w{n}", key=KEY)
                 await asyncio.sleep(0.01)
-                await events.claim(s, "web", f"w{n}b")
+                await events.claim(s, "web", f"w{n}b", key=KEY)
 
         await asyncio.gather(*(writer(n) for n in range(10)))
     finally:
