@@ -112,6 +112,7 @@ async def delete_answer(event: Inbound, ctx: Context, argument: str) -> list[Rep
     async def forget() -> None:
         for identity in every:
             await forget_everywhere(services, identity, paths if identity == every[0] else [])
+        await services.db.scrub()  # the database file keeps no copy of the erased rows
 
     ctx.after_commit.append(forget)
     log.info("user erased on request (%d files)", len(paths))
@@ -144,6 +145,7 @@ async def erase_identity(services: Services, identity: Identity, *, created_befo
         paths = await privacy.erase_user(session, user.id)
     for linked in every:
         await forget_everywhere(services, linked, paths if linked == every[0] else [])
+    await services.db.scrub()  # the database file keeps no copy of the erased rows
     return True
 
 

@@ -44,6 +44,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Deleted rows are overwritten, not left in free pages of the file: an erased user stays erased in
+        # a copy or backup of DATA_DIR (see `Database.scrub` for the write-ahead log).
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -85,6 +88,18 @@ class Database:
                     yield session
             finally:
                 self._writer_task = None
+
+    async def scrub(self) -> None:
+        """After an erasure: SQLite's write-ahead log still holds the pages as they were before it (with the
+        erased rows); checkpoint them into the file (where `secure_delete` zeroed the rows) and truncate the
+        log. Best effort: a reader in the middle of a transaction keeps the log until the next checkpoint.
+        PostgreSQL reclaims deleted rows itself (autovacuum)."""
+        if self._writer is None:
+            return
+        async with self._writer, self.engine.connect() as connection:
+            raw = await connection.get_raw_connection()  # outside any transaction, as a checkpoint must be
+            cursor = await raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
+            await cursor.close()
 
     async def dispose(self) -> None:
         await self.engine.dispose()
