@@ -52,6 +52,10 @@ async def test_a_client_that_drops_its_cookie_gets_nothing(tmp_path: Path) -> No
         # Twelve new visitors an hour from one network; a forged X-Forwarded-For changes nothing (no trusted proxy).
         status, text, _ = await post_message(base, "hi", **{"X-Forwarded-For": "203.0.113.9"})
         assert status == 429 and "Too many new visitors" in text
+        async with aiohttp.ClientSession() as http, http.get(base + "/") as page:
+            unused = page.cookies["nxz_visitor"].value  # a cookie is free: it is the account that counts
+        status, text, _ = await post_message(base, "hi", unused)
+        assert status == 429 and "Too many new visitors" in text
         async with app.db.transaction() as session:
             held = (await session.execute(User.__table__.select())).all()  # type: ignore[attr-defined]
             assert len(held) == 12
