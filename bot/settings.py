@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     files_key: str = ""
 
     signup_credits: int = Field(default=3, ge=0, le=1000)
+    # Credits for an anonymous web visitor (anyone with a new cookie): 0, the gift comes by joining a
+    # verified chat. A deployment running only the web chat (a trial) may give some, knowing anyone can ask.
+    web_visitor_credits: int = Field(default=0, ge=0, le=1000)
     render_cost: int = Field(default=1, ge=0, le=1000)
     # Fairness (issue 14): one seller's photos waiting or rendering at once; past it, "wait for these first".
     max_pending_per_user: int = Field(default=20, ge=1, le=10000)

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import privacy
 from handlers.batches import MAX_BATCH, Batches, Outcome, outcome_of
+from handlers.config import Config
 from handlers.context import Context, Services
 from handlers.errors import AppError, ServiceUnavailable
 from handlers.i18n import catalog, locale_from_hint
@@ -37,10 +38,11 @@ MESSAGES_PER_MINUTE = 30
 Fallback = Callable[[Inbound, Context, str], Awaitable[list[Reply]]]
 
 
-def gifted(identity: Identity) -> bool:
-    """Sign-up credits come with an identity a platform vouches for; a web visitor is anyone (a new cookie is
-    free), so it gets its gift only by joining a verified chat (handlers/linking.py)."""
-    return identity.channel != "web"
+def gift_for(config: Config, channel: str) -> int:
+    """Sign-up credits come with an identity a platform vouches for. A web visitor is anyone (a new cookie is
+    free), so it gets `web_visitor_credits` (none unless the operator says so) and the real gift only by
+    joining a verified chat (handlers/linking.py)."""
+    return config.web_visitor_credits if channel == "web" else config.signup_credits
 
 
 class Dispatcher:
@@ -151,9 +153,14 @@ class Dispatcher:
         Returns (row, /delete pending, created) per identity, like the returning users' lookup."""
         rows = [(i, locale_from_hint(e.locale_hint), e.display_name) for e, i in newcomers]
         made = await users.create_many(session, rows)
-        key, amount = self.services.config.identity_key, self.services.config.signup_credits
-        grants = [(user.id or 0, i.keyed_hash(key)) for i, (user, created, _) in made.items() if created and gifted(i)]
-        await ledger.grant_signups(session, grants, amount)
+        config = self.services.config
+        for web in (False, True):
+            grants = [
+                (user.id or 0, i.keyed_hash(config.identity_key))
+                for i, (user, created, _) in made.items()
+                if created and (i.channel == "web") == web
+            ]
+            await ledger.grant_signups(session, grants, gift_for(config, "web" if web else ""))
         # In the order `_context` unpacks: (row, /delete pending, created by this batch).
         return {identity: (user, pending, created) for identity, (user, created, pending) in made.items()}
 
@@ -200,12 +207,12 @@ class Dispatcher:
             user, pending, created = arrival.user, arrival.deletion_pending, arrival.created
         if not created and event.locale_hint and not user.locale_chosen and user.locale != hinted:
             user.locale = hinted
-        if created and loaded is None and gifted(identity):
+        if created and loaded is None:
             await ledger.grant_signup(
                 session,
                 user.id or 0,
                 identity.keyed_hash(self.services.config.identity_key),
-                self.services.config.signup_credits,
+                gift_for(self.services.config, identity.channel),
             )
         return Context(
             user=user,

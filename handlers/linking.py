@@ -31,14 +31,23 @@ CHANNEL_NAMES = {"telegram": "Telegram", "whatsapp": "WhatsApp", "messenger": "M
 def deep_links(config: Config, start_argument: str, typed: str) -> list[tuple[str, str]]:
     """(channel, address) for each platform this deployment runs and can be opened by a link; the address
     carries `start_argument` (Telegram's /start, Messenger's referral) or the text `typed` (WhatsApp)."""
+    return addresses(
+        config.telegram_bot_username, config.whatsapp_display_number, config.facebook_page_id, start_argument, typed
+    )
+
+
+def addresses(
+    telegram_bot_username: str, whatsapp_display_number: str, facebook_page_id: str, start_argument: str, typed: str
+) -> list[tuple[str, str]]:
+    """The deep links themselves (also printed by `giveaway create`, from the settings)."""
     found = []
-    if config.telegram_bot_username:
-        found.append(("telegram", f"https://t.me/{config.telegram_bot_username.lstrip('@')}?start={start_argument}"))
-    number = "".join(ch for ch in config.whatsapp_display_number if ch.isdigit())
+    if telegram_bot_username:
+        found.append(("telegram", f"https://t.me/{telegram_bot_username.lstrip('@')}?start={start_argument}"))
+    number = "".join(ch for ch in whatsapp_display_number if ch.isdigit())
     if number:
         found.append(("whatsapp", f"https://wa.me/{number}?text={quote(typed)}"))
-    if config.facebook_page_id:
-        found.append(("messenger", f"https://m.me/{config.facebook_page_id}?ref={start_argument}"))
+    if facebook_page_id:
+        found.append(("messenger", f"https://m.me/{facebook_page_id}?ref={start_argument}"))
     return found
 
 

@@ -185,7 +185,7 @@ class WebChat:
             if not transient(error):
                 raise
             return self._unavailable(request, visitor, uploads)
-        if visitor.fresh and not await self._may_start_visitor(request):
+        if user_id is None and kept is None and not await self._may_start_visitor(request):
             for path, _, _ in uploads:
                 await self.store.drop_upload(path)
             t = catalog(locale_from_hint(accept_language(request)))
@@ -227,8 +227,9 @@ class WebChat:
         return self._json(request, {**turn, "entry": entry}, visitor)
 
     async def _may_start_visitor(self, request: web.Request) -> bool:
-        """New visitors (a message without a known cookie) per network an hour: a client that drops its
-        cookie makes a new account each time, so this bounds the rows one machine can make (issue #14)."""
+        """New visitors (a message that would make an account: no cookie, or one issued but never used) per
+        network an hour: a client that drops its cookie makes a new account each time, so this bounds the
+        accounts one machine can make (issue #14). Cookies themselves cost nothing and are not counted."""
         if self._limiter is None:
             return True
         key = f"web-new:{self.identity.network(request)}"

@@ -7,10 +7,10 @@ import asyncio
 import sys
 from datetime import UTC, datetime, time, timedelta, timezone
 from typing import Any
-from urllib.parse import quote
 
 from bot.errors import OperatorError
 from bot.settings import Settings
+from handlers import linking
 
 DHAKA = timezone(timedelta(hours=6), "Asia/Dhaka")  # giveaways are announced on Bangladesh time
 MAX_CREDITS = 1000
@@ -50,14 +50,14 @@ def parse_expiry(text: str | None) -> datetime | None:
 
 
 def deep_links(settings: Settings, code: str) -> list[str]:
-    lines = []
-    if settings.telegram_bot_username:
-        lines.append(f"Telegram:  https://t.me/{settings.telegram_bot_username.lstrip('@')}?start={code}")
-    if settings.whatsapp_display_number:
-        number = "".join(ch for ch in settings.whatsapp_display_number if ch.isdigit())
-        lines.append(f"WhatsApp:  https://wa.me/{number}?text={quote('redeem ' + code)}")
-    if settings.facebook_page_id:
-        lines.append(f"Messenger: https://m.me/{settings.facebook_page_id}?ref={code}")
+    found = linking.addresses(
+        settings.telegram_bot_username,
+        settings.whatsapp_display_number,
+        settings.facebook_page_id,
+        code,
+        f"redeem {code}",
+    )
+    lines = [f"{(linking.CHANNEL_NAMES[channel] + ':').ljust(10)} {url}" for channel, url in found]
     missing = [
         name
         for name, value in (

@@ -33,6 +33,7 @@ async def served(tmp_path: Path) -> AsyncIterator[str]:
         data_dir=tmp_path / "data",
         http_port=0,
         segmenter="classical",
+        web_visitor_credits=3,  # about rendering, not who gets credits (test_webchat_linking.py)
         facebook_page_url="https://facebook.com/nexoraz",
         _env_file=None,
     )  # type: ignore[call-arg]

@@ -33,6 +33,7 @@ def _settings(data_dir: Path) -> Settings:
         data_dir=data_dir,
         http_port=0,
         segmenter="classical",
+        web_visitor_credits=3,  # about rendering, not who gets credits (test_webchat_linking.py)
         facebook_page_url="https://facebook.com/nexoraz",
         upgrade_url="https://nexoraz.pro/pricing",
         _env_file=None,

@@ -50,6 +50,7 @@ class Server:
             data_dir=self.data_dir,
             http_port=port,
             segmenter="classical",
+            web_visitor_credits=3,  # about rendering, not who gets credits (test_webchat_linking.py)
             facebook_page_url="https://facebook.com/nexoraz",
             upgrade_url="https://nexoraz.pro/pricing",
             _env_file=None,

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 
 from handlers import codes
-from handlers.privacy import CONFIRM
 from handlers.context import Services
 from handlers.model import Channel
+from handlers.privacy import CONFIRM
 from storage import export, giveaways, ledger, links, users
 from storage.users import Identity
 from tests.conftest import inbound
@@ -98,7 +98,9 @@ async def test_two_existing_accounts_keep_both_ledgers_whole(services: Services)
     joined = await say(dispatcher, inbound(f"/link {code}", user="7003", channel=TELEGRAM))
     assert "balance: 6" in joined  # two people's gifts earned before they were joined: nothing created or lost
     assert await balance_of(services, TELEGRAM, "7003") == 6 == await balance_of(services, WHATSAPP, "8801711000004")
-    same = await say(dispatcher, inbound("link " + code_in(await say(dispatcher, inbound("/link", user="7003"))), user="7003"))
+    same = await say(
+        dispatcher, inbound("link " + code_in(await say(dispatcher, inbound("/link", user="7003"))), user="7003")
+    )
     assert "already part of that account" in same
     await no_drift(services)
 

@@ -202,6 +202,7 @@ async def scale_bot(
         redis_prefix=prefix,
         files_key=FILES_KEY,
         segmenter="classical",
+        web_visitor_credits=3,  # about rendering, not who gets credits (test_webchat_linking.py)
         _env_file=None,
     )
     db = Database(database_url)
