@@ -34,10 +34,11 @@ async def add_entry(session: AsyncSession, user_id: int, body: dict[str, Any], c
     A user's turns become visible in the order of their ids: the page (and the event stream) catches up with
     "everything after the last id I have", so an id must never show up before a lower one of the same user.
     PostgreSQL hands out ids when a row is inserted, not when it is committed, so two writers for one user (a
-    worker delivering a result, the page's own message) queue here on the user's row: the second takes its
-    id only after the first committed. SQLite already has a single writer (`BEGIN IMMEDIATE`).
+    worker delivering a result, the page's own message) queue here on the user's row (FOR NO KEY UPDATE: rows
+    that merely point at the user are not held up): the second takes its id only after the first committed.
+    SQLite already has a single writer (`BEGIN IMMEDIATE`).
     """
-    await session.execute(select(col(User.id)).where(col(User.id) == user_id).with_for_update())
+    await session.execute(select(col(User.id)).where(col(User.id) == user_id).with_for_update(key_share=True))
     text = json.dumps(body, ensure_ascii=False)
     values: dict[str, Any] = {"user_id": user_id, "client_id": client_id, "body": text}
     if client_id is None:
