@@ -11,7 +11,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -22,6 +22,12 @@ from storage.sql import affected, insert_ignore
 KEEP_ENTRIES = 200  # per visitor: enough for "the recent conversation", small enough to load at once
 UPLOAD_KIND, FILE_KIND, PREVIEW_KIND = "web-upload", "web-file", "preview"
 VISIBLE_KINDS = ("output", UPLOAD_KIND, FILE_KIND, PREVIEW_KIND)
+
+
+# A turn whose message is being handled: it holds its place in the conversation (its id) from the start, so
+# what the handling pushes meanwhile (a worker's "working on it", even a fast result) comes after it. Not shown
+# until it is filled; one left behind (the process died) is filled by the page's retry or trimmed in time.
+PENDING = json.dumps({"pending": True})
 
 
 def preview_name(file_id: int) -> str:
@@ -38,9 +44,12 @@ async def add_entry(session: AsyncSession, user_id: int, body: dict[str, Any], c
     that merely point at the user are not held up): the second takes its id only after the first committed.
     SQLite already has a single writer (`BEGIN IMMEDIATE`).
     """
-    await session.execute(select(col(User.id)).where(col(User.id) == user_id).with_for_update(key_share=True))
+    await _in_turn(session, user_id)
     text = json.dumps(body, ensure_ascii=False)
     values: dict[str, Any] = {"user_id": user_id, "client_id": client_id, "body": text}
+    if client_id is not None:  # a reserved place is filled, once
+        mine = (col(WebChatEntry.user_id) == user_id) & (col(WebChatEntry.client_id) == client_id)
+        await session.execute(update(WebChatEntry).where(mine, col(WebChatEntry.body) == PENDING).values(body=text))
     if client_id is None:
         entry = WebChatEntry(user_id=user_id, body=text)
         session.add(entry)
@@ -54,9 +63,30 @@ async def add_entry(session: AsyncSession, user_id: int, body: dict[str, Any], c
     return entry_id
 
 
+async def reserve(session: AsyncSession, user_id: int, client_id: str) -> None:
+    """Takes the turn's place before its message is handled (see `PENDING`); `add_entry` fills it."""
+    await _in_turn(session, user_id)
+    values = {"user_id": user_id, "client_id": client_id, "body": PENDING}
+    await session.execute(insert_ignore(session, WebChatEntry, values))
+
+
+async def _in_turn(session: AsyncSession, user_id: int) -> None:
+    """Waits for the user's other writers of turns (see `add_entry`)."""
+    await session.execute(select(col(User.id)).where(col(User.id) == user_id).with_for_update(key_share=True))
+
+
+async def drop_reserved(session: AsyncSession, user_id: int, client_id: str) -> None:
+    """The message could not be handled (the page sends it again): its place is given up."""
+    mine = (col(WebChatEntry.user_id) == user_id) & (col(WebChatEntry.client_id) == client_id)
+    await session.execute(delete(WebChatEntry).where(mine, col(WebChatEntry.body) == PENDING))
+
+
 async def entry_for_client(session: AsyncSession, user_id: int, client_id: str) -> tuple[int, dict[str, Any]] | None:
+    """The turn kept for the page's message id (None while it is only reserved)."""
     query = select(col(WebChatEntry.id), col(WebChatEntry.body)).where(
-        col(WebChatEntry.user_id) == user_id, col(WebChatEntry.client_id) == client_id
+        col(WebChatEntry.user_id) == user_id,
+        col(WebChatEntry.client_id) == client_id,
+        col(WebChatEntry.body) != PENDING,
     )
     row = (await session.execute(query)).first()
     return (int(row[0] or 0), json.loads(row[1])) if row else None
@@ -67,7 +97,7 @@ async def recent(session: AsyncSession, user_id: int, *, after: int = 0, limit: 
     page's own id, for a turn the page sent: the tab that sent it already shows the message)."""
     query = (
         select(col(WebChatEntry.id), col(WebChatEntry.body), col(WebChatEntry.client_id))
-        .where(col(WebChatEntry.user_id) == user_id, col(WebChatEntry.id) > after)
+        .where(col(WebChatEntry.user_id) == user_id, col(WebChatEntry.id) > after, col(WebChatEntry.body) != PENDING)
         .order_by(col(WebChatEntry.id).desc())
         .limit(limit)
     )

@@ -5,8 +5,10 @@ visitor anywhere else (bot/channels/webchat_identity.py). POSTs from another sit
 and photo forms are read within limits while they stream (bot/channels/webchat_uploads.py).
 Messages are POSTed as JSON (photos as multipart) with the page's own id: the
 answer is kept with that id, so a retried POST gets the first answer back and is never handled (or
-charged) twice. Replies produced later (render results) are kept the same way and pushed over
-Server-Sent Events; a page that was away asks for what it missed (`/webchat/history?after=`).
+charged) twice. Replies produced later (render results) are kept the same way; the page's event stream
+(Server-Sent Events) starts with every turn kept after the last one the page has and then follows new ones,
+so a page that was away, or whose connection dropped, misses nothing (see `events`). A turn's place is taken
+before its message is handled, so what the handling pushes meanwhile comes after it.
 Everything kept lives in the database and the blob store (bot/channels/webchat_store.py), so a restart
 or another front process serves the same conversation and files.
 """
@@ -197,11 +199,20 @@ class WebChat:
                 await self.store.drop_upload(path)
             body = {"replies": kept.get("replies", []), "me": kept.get("me"), "entry": kept["entry"], "repeat": True}
             return self._json(request, body, visitor)
+        reserved = user_id if user_id and client_id else None
+        try:  # the turn's place comes first: what its handling pushes meanwhile is drawn after it, on any reload
+            if reserved and client_id:
+                await self.store.reserve(reserved, client_id)
+        except Exception as error:
+            if not transient(error):
+                raise
+            return self._unavailable(request, visitor, uploads)
         replies: list[Reply] = []
         for done, event in enumerate(events):
             try:
                 replies.extend(await self._dispatch(event))
             except ServiceUnavailable:  # the rest was not recorded: its uploads go, the page sends again
+                await self._give_up_place(reserved, client_id)
                 return self._unavailable(request, visitor, _uploads(events[done:]))
         existed = user_id is not None
         user_id = await self.store.user_id(visitor.id)
@@ -225,6 +236,14 @@ class WebChat:
         if entry:  # the visitor's other tabs show the turn too
             await self._push.publish(visitor.id, {"type": "kept", "entry": entry})
         return self._json(request, {**turn, "entry": entry}, visitor)
+
+    async def _give_up_place(self, user_id: int | None, client_id: str | None) -> None:
+        if user_id and client_id:
+            try:
+                await self.store.drop_reserved(user_id, client_id)
+            except Exception as error:  # left reserved: invisible, and filled by the page's retry of the message
+                if not transient(error):
+                    raise
 
     async def _may_start_visitor(self, request: web.Request) -> bool:
         """New visitors (a message that would make an account: no cookie, or one issued but never used) per

@@ -85,6 +85,14 @@ class WebChatStore:
         async with self.db.transaction() as session:
             return await entries.add_entry(session, user_id, body, client_id)
 
+    async def reserve(self, user_id: int, client_id: str) -> None:
+        async with self.db.transaction() as session:
+            await entries.reserve(session, user_id, client_id)
+
+    async def drop_reserved(self, user_id: int, client_id: str) -> None:
+        async with self.db.transaction() as session:
+            await entries.drop_reserved(session, user_id, client_id)
+
     async def recent(self, user_id: int, after: int = 0) -> list[dict[str, Any]]:
         async with self.db.transaction() as session:
             found = await entries.recent(session, user_id, after=after)

@@ -16,6 +16,7 @@ import pytest
 from bot import app as app_module
 from bot.channels.webchat import WebChat
 from bot.settings import Settings
+from handlers.errors import ServiceUnavailable
 from handlers.model import Text
 from storage import users
 from storage import webchat as entries
@@ -134,6 +135,59 @@ async def test_the_page_s_own_turn_reaches_its_other_tabs_with_its_client_id(
             ((event_id, turn),) = await _events(stream, lambda seen: bool(seen))
     assert int(event_id or 0) == answer["entry"] == turn["entry"]
     assert turn["client"] == "second-turn-2" and turn["me"] == {"type": "text", "text": "credits"}
+
+
+async def test_what_is_pushed_while_a_message_is_handled_comes_after_its_turn(
+    served: tuple[app_module.App, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker says "working on it" (or even delivers) before the page's photo has its answer: on a reload and
+    in the stream the photo's turn still comes first (its place was taken before it was handled)."""
+    app, base = served
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        chat, visitor, first = await _visitor(app, http, base)
+        handle = chat._dispatch
+
+        async def a_worker_is_quicker(event: Any) -> list[Any]:
+            replies = await handle(event)
+            await chat.send(visitor, [Text(text="working on your photo")])
+            return replies
+
+        monkeypatch.setattr(chat, "_dispatch", a_worker_is_quicker)
+        async with http.post(base + "/webchat/messages", json={"text": "credits", "id": "second-turn-2"}) as r:
+            answer = await r.json()
+        async with http.get(base + f"/webchat/history?after={first}") as r:
+            kept = (await r.json())["entries"]
+    assert [e.get("me", {}).get("text") if e.get("me") else _texts([e]) for e in kept] == [
+        "credits",
+        ["working on your photo"],
+    ]
+    assert kept[0]["entry"] == answer["entry"] and kept[0]["replies"] == answer["replies"]
+
+
+async def test_a_message_that_could_not_be_handled_gives_up_its_place(
+    served: tuple[app_module.App, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, base = served
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        chat, _, first = await _visitor(app, http, base)
+        handle = chat._dispatch
+
+        async def database_down(event: Any) -> list[Any]:
+            raise ServiceUnavailable("the database blinked")
+
+        body = {"text": "credits", "id": "third-turn-3"}
+        monkeypatch.setattr(chat, "_dispatch", database_down)
+        async with http.post(base + "/webchat/messages", json=body) as r:
+            assert r.status == 503
+        async with http.get(base + f"/webchat/history?after={first}") as r:
+            assert (await r.json())["entries"] == []  # nothing half-kept is shown
+        monkeypatch.setattr(chat, "_dispatch", handle)
+        async with http.post(base + "/webchat/messages", json=body) as r:  # the page sends it again
+            answer = await r.json()
+        async with http.get(base + f"/webchat/history?after={first}") as r:
+            kept = (await r.json())["entries"]
+    assert not answer.get("repeat") and "credit" in _texts([answer])[0]
+    assert [e["entry"] for e in kept] == [answer["entry"]] and kept[0]["me"]["text"] == "credits"
 
 
 async def _user(db: Database, name: str) -> int:
