@@ -7,7 +7,9 @@ Messages are POSTed as JSON (photos as multipart) with the page's own id: the
 answer is kept with that id, so a retried POST gets the first answer back and is never handled (or
 charged) twice. Replies produced later (render results) are kept the same way; the page's event stream
 (Server-Sent Events) starts with every turn kept after the last one the page has and then follows new ones,
-so a page that was away, or whose connection dropped, misses nothing (see `events`). A turn's place is taken
+so a page that was away, or whose connection dropped, misses nothing (see `events`). A turn itself is not
+pushed (its page has the POST's answer; another tab gets it with the next push): that read per message cost
+more than a quarter of a message's time (bench/webchat_turns.py). A turn's place is taken
 before its message is handled, so what the handling pushes meanwhile comes after it.
 Everything kept lives in the database and the blob store (bot/channels/webchat_store.py), so a restart
 or another front process serves the same conversation and files.
@@ -199,7 +201,7 @@ class WebChat:
                 await self.store.drop_upload(path)
             body = {"replies": kept.get("replies", []), "me": kept.get("me"), "entry": kept["entry"], "repeat": True}
             return self._json(request, body, visitor)
-        reserved = user_id if user_id and client_id else None
+        reserved = user_id if user_id and client_id and self._starts_work(events) else None
         try:  # the turn's place comes first: what its handling pushes meanwhile is drawn after it, on any reload
             if reserved and client_id:
                 await self.store.reserve(reserved, client_id)
@@ -233,9 +235,14 @@ class WebChat:
         entry = await self.store.add_entry(user_id, turn, client_id)
         if client_id and entry:  # the same id sent twice at once: both answer with the turn that was kept
             turn = await self.store.answered(user_id, client_id) or turn
-        if entry:  # the visitor's other tabs show the turn too
-            await self._push.publish(visitor.id, {"type": "kept", "entry": entry})
         return self._json(request, {**turn, "entry": entry}, visitor)
+
+    @staticmethod
+    def _starts_work(events: Sequence[Inbound]) -> bool:
+        """Photos and buttons (another style or size) start jobs whose workers push replies while the message
+        is still being handled; their turn takes its place first. A text message has no such race and is not
+        worth the extra write (bench/webchat_turns.py)."""
+        return any(e.kind in (Kind.PHOTO, Kind.DOCUMENT, Kind.ALBUM_ITEM, Kind.BUTTON) for e in events)
 
     async def _give_up_place(self, user_id: int | None, client_id: str | None) -> None:
         if user_id and client_id:

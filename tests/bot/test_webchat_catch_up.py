@@ -12,17 +12,23 @@ from typing import Any
 
 import aiohttp
 import pytest
+from sqlalchemy import func, select
+from sqlmodel import col
 
 from bot import app as app_module
 from bot.channels.webchat import WebChat
 from bot.settings import Settings
 from handlers.errors import ServiceUnavailable
 from handlers.model import Text
+from handlers.privacy import CANCEL, DELETE_PREFIX
+from handlers.router import button_payload
 from storage import users
 from storage import webchat as entries
 from storage.db import Database
+from storage.models import WebChatEntry
 from storage.users import Identity
 from tests.bot.webchat_harness import web_id
+from tests.photos.photo_harness import product_photo
 
 
 @pytest.fixture
@@ -122,19 +128,21 @@ async def test_a_reconnect_resumes_from_the_last_event_id_the_browser_sends(
         assert _texts([data for _, data in got]) == ["four"]
 
 
-async def test_the_page_s_own_turn_reaches_its_other_tabs_with_its_client_id(
+async def test_another_tab_gets_the_page_s_turn_with_the_next_push_marked_with_its_client_id(
     served: tuple[app_module.App, str],
 ) -> None:
     app, base = served
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        _, _, first = await _visitor(app, http, base)
+        chat, visitor, first = await _visitor(app, http, base)
         async with http.get(base + f"/webchat/events?after={first}") as stream:
             await asyncio.sleep(0.2)
             async with http.post(base + "/webchat/messages", json={"text": "credits", "id": "second-turn-2"}) as r:
                 answer = await r.json()
-            ((event_id, turn),) = await _events(stream, lambda seen: bool(seen))
-    assert int(event_id or 0) == answer["entry"] == turn["entry"]
+            await chat.send(visitor, [Text(text="ready")])
+            ((turn_id, turn), (_, result)) = await _events(stream, lambda seen: len(seen) == 2)
+    assert int(turn_id or 0) == answer["entry"] == turn["entry"] < result["entry"]
     assert turn["client"] == "second-turn-2" and turn["me"] == {"type": "text", "text": "credits"}
+    assert _texts([result]) == ["ready"]
 
 
 async def test_what_is_pushed_while_a_message_is_handled_comes_after_its_turn(
@@ -153,14 +161,14 @@ async def test_what_is_pushed_while_a_message_is_handled_comes_after_its_turn(
             return replies
 
         monkeypatch.setattr(chat, "_dispatch", a_worker_is_quicker)
-        async with http.post(base + "/webchat/messages", json={"text": "credits", "id": "second-turn-2"}) as r:
+        form = aiohttp.FormData()
+        form.add_field("id", "photo-turn-2")
+        form.add_field("photo", product_photo(), filename="shoe.jpg", content_type="image/jpeg")
+        async with http.post(base + "/webchat/photos", data=form) as r:
             answer = await r.json()
         async with http.get(base + f"/webchat/history?after={first}") as r:
             kept = (await r.json())["entries"]
-    assert [e.get("me", {}).get("text") if e.get("me") else _texts([e]) for e in kept] == [
-        "credits",
-        ["working on your photo"],
-    ]
+    assert [e["me"]["type"] if e.get("me") else _texts([e]) for e in kept] == ["photos", ["working on your photo"]]
     assert kept[0]["entry"] == answer["entry"] and kept[0]["replies"] == answer["replies"]
 
 
@@ -175,19 +183,22 @@ async def test_a_message_that_could_not_be_handled_gives_up_its_place(
         async def database_down(event: Any) -> list[Any]:
             raise ServiceUnavailable("the database blinked")
 
-        body = {"text": "credits", "id": "third-turn-3"}
+        body = {"payload": button_payload(DELETE_PREFIX, CANCEL), "label": "No", "id": "third-turn-3"}
         monkeypatch.setattr(chat, "_dispatch", database_down)
         async with http.post(base + "/webchat/messages", json=body) as r:
             assert r.status == 503
         async with http.get(base + f"/webchat/history?after={first}") as r:
             assert (await r.json())["entries"] == []  # nothing half-kept is shown
+        async with app.db.transaction() as session:  # and nothing half-kept stays behind
+            held = select(func.count()).where(col(WebChatEntry.client_id) == "third-turn-3")
+            assert await session.scalar(held) == 0
         monkeypatch.setattr(chat, "_dispatch", handle)
         async with http.post(base + "/webchat/messages", json=body) as r:  # the page sends it again
             answer = await r.json()
         async with http.get(base + f"/webchat/history?after={first}") as r:
             kept = (await r.json())["entries"]
-    assert not answer.get("repeat") and "credit" in _texts([answer])[0]
-    assert [e["entry"] for e in kept] == [answer["entry"]] and kept[0]["me"]["text"] == "credits"
+    assert not answer.get("repeat") and _texts([answer])
+    assert [e["entry"] for e in kept] == [answer["entry"]] and kept[0]["me"]["text"] == "No"
 
 
 async def _user(db: Database, name: str) -> int:
