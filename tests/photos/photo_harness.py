@@ -6,7 +6,7 @@ import asyncio
 import io
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from PIL import Image, ImageDraw
@@ -161,9 +161,11 @@ async def photo_bot(
     db = Database(url)
     blobs = BlobStore(settings.data_dir, settings.secret_key("files"))
     queue = MemoryJobQueue(fair_pick(db))
-    services = Services(
-        db=db, limiter=MemoryRateLimiter(), config=config or Config(identity_key=b"k" * 32), blobs=blobs, jobs=queue
-    )
+    chosen = config or Config(identity_key=b"k" * 32)
+    # These tests are about the render pipeline, whatever the channel is called: its users get the gift that
+    # a verified chat brings (who gets credits in the web chat is tests/credits/test_linking.py's subject).
+    chosen = replace(chosen, web_visitor_credits=chosen.signup_credits)
+    services = Services(db=db, limiter=MemoryRateLimiter(), config=chosen, blobs=blobs, jobs=queue)
     collecting = CollectingChannel(name=channel)
     runner = JobRunner(settings, db, blobs, {channel: collecting}, queue.take, queue.enqueue, queued=queue.queued_ids)
     await runner.start()

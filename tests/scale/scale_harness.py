@@ -193,6 +193,7 @@ async def scale_bot(
         "QUEUE_REDELIVER_SECONDS": str(redeliver_s),
         "JOB_LEASE_SECONDS": str(lease_s),
         "SIGNUP_CREDITS": str(signup_credits),
+        "WEB_VISITOR_CREDITS": str(signup_credits),  # about rendering, not who gets credits
         "LOG_LEVEL": "INFO",
     }
     settings = Settings(  # type: ignore[call-arg]
@@ -212,7 +213,11 @@ async def scale_bot(
     services = Services(
         db=db,
         limiter=MemoryRateLimiter(),
-        config=Config(identity_key=settings.secret_key("identity"), signup_credits=signup_credits),
+        config=Config(
+            identity_key=settings.secret_key("identity"),
+            signup_credits=signup_credits,
+            web_visitor_credits=signup_credits,  # about rendering at scale, not who gets credits
+        ),
         blobs=BlobStore(data_dir, settings.secret_key("files")),
         jobs=queue,
     )
