@@ -8,7 +8,6 @@ observed the way a front observes them: on the visitors' pub/sub channels of the
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
@@ -72,6 +71,7 @@ class ScaleBot:
     visitors: list[str]
     workers: list[Worker] = field(default_factory=list)
     received: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    published: list[bytes] = field(default_factory=list)  # every relay message as Redis carried it
     counter: int = 0
 
     def start_worker(self, *extra: str, env: dict[str, str] | None = None) -> Worker:
@@ -159,10 +159,13 @@ async def _listen(bot: ScaleBot, ready: asyncio.Event) -> None:
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
             if message is None:
                 continue
-            wanted = message["channel"].decode().rsplit(":", 1)[-1]
+            channel = message["channel"].decode()
+            bot.published.append(message["data"])
+            item = bot.relay.open(channel, message["data"])  # sealed for its channel (bot/redis_seal.py)
+            assert item is not None, "a relay message that does not open"
             for visitor in bot.visitors:
-                if bot.relay.visitor_hash(visitor) == wanted:
-                    bot.received[visitor].append(json.loads(message["data"]))
+                if bot.relay.visitor_hash(visitor) == channel.rsplit(":", 1)[-1]:
+                    bot.received[visitor].append(item)
     finally:
         await pubsub.aclose()  # type: ignore[no-untyped-call]
 
