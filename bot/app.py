@@ -139,7 +139,10 @@ def create_app(settings: Settings) -> App:
 
         assert redis is not None
         queue = RedisJobQueue(
-            settings.redis_url, prefix=settings.redis_prefix, redeliver_after_s=settings.queue_redeliver_seconds
+            settings.redis_url,
+            prefix=settings.redis_prefix,
+            redeliver_after_s=settings.queue_redeliver_seconds,
+            pick=fair_pick(db),  # a worker serves users in turn, as the in-process queue does
         )
         relay = WebChatRelay(redis, prefix=settings.redis_prefix, key=settings.secret_key("webchat-relay"))
     else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
@@ -36,16 +36,17 @@ SWEEP_RETRY_S = 2.0
 Queued = Callable[[], Awaitable[set[int]]]
 
 
-Pick = Callable[[list[int]], Awaitable[int | None]]
+Pick = Callable[[list[int], Collection[int]], Awaitable[int | None]]
 
 
 def fair_pick(db: Database) -> Pick:
     """The queue's choice among the ids it holds, made by the database (`jobs.fairest`): round-robin across
-    users, so one seller's album does not delay everyone else."""
+    users, so one seller's album does not delay everyone else. `taken`: ids handed to workers that may not
+    have claimed them yet (the Redis queue's pending messages)."""
 
-    async def pick(candidates: list[int]) -> int | None:
+    async def pick(candidates: list[int], taken: Collection[int] = ()) -> int | None:
         async with db.transaction() as session:
-            return await jobs.fairest(session, candidates)
+            return await jobs.fairest(session, candidates, taken)
 
     return pick
 
@@ -74,7 +75,7 @@ class MemoryJobQueue:
             job_id = next(iter(self._queued))
             if self._pick is not None and len(self._queued) > 1:
                 try:
-                    chosen = await self._pick(list(self._queued))
+                    chosen = await self._pick(list(self._queued), ())
                 except Exception as error:  # the database is down: first in, first out meanwhile
                     log.warning("queue: fair choice failed (%s); taking the oldest job", error)
                     chosen = None

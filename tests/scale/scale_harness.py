@@ -72,6 +72,7 @@ class ScaleBot:
     workers: list[Worker] = field(default_factory=list)
     received: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     published: list[bytes] = field(default_factory=list)  # every relay message as Redis carried it
+    results: list[str] = field(default_factory=list)  # the visitor of each message with results, in order
     counter: int = 0
 
     def start_worker(self, *extra: str, env: dict[str, str] | None = None) -> Worker:
@@ -166,6 +167,8 @@ async def _listen(bot: ScaleBot, ready: asyncio.Event) -> None:
             for visitor in bot.visitors:
                 if bot.relay.visitor_hash(visitor) == channel.rsplit(":", 1)[-1]:
                     bot.received[visitor].append(item)
+                    if any(r.get("type") == "document" for r in item.get("replies", [])):
+                        bot.results.append(visitor)
     finally:
         await pubsub.aclose()  # type: ignore[no-untyped-call]
 
