@@ -105,12 +105,6 @@ async def fairest(session: AsyncSession, candidates: Collection[int], taken: Col
     return int(found) if found is not None else None
 
 
-async def position(session: AsyncSession, job_id: int) -> int:
-    """1 for the next job to render."""
-    query = select(func.count()).where(col(RenderJob.state).in_(PENDING), col(RenderJob.id) <= job_id)
-    return int(await session.scalar(query) or 0)
-
-
 async def batch_in_flight(session: AsyncSession, user_id: int) -> str | None:
     """The batch key of the user's unfinished photos, if any."""
     query = (

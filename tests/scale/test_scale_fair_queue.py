@@ -1,9 +1,10 @@
 """Issue 14: the Redis render queue serves users in turn, as the in-process queue does.
 
-Real Redis and `python -m bot worker` processes: seller A's ten photos are queued, then seller B's one; B's
-result comes among the first two, with one worker and with two. Below that, the swap itself: the worker's
-message carries the chosen job, every job keeps exactly one message (the sweeper's `queued_ids`, the depth),
-the acknowledgement drops the record, and a dead worker's message is redelivered with the job it carried.
+Real Redis and `python -m bot worker` processes: seller A's ten photos are queued, then seller B's one; B is
+told "#2 in line" and B's result comes among the first two, with one worker and with two. Below that, the
+swap itself: the worker's message carries the chosen job, every job keeps exactly one message (the
+sweeper's `queued_ids`, the depth), the acknowledgement drops the record, and a dead worker's message is
+redelivered with the job it carried.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.queue_redis import RedisJobQueue
+from handlers.model import Progress
 from tests.photos.photo_harness import product_photo
 from tests.scale.scale_harness import REDIS_URL, scale_bot
 
@@ -29,7 +31,8 @@ async def test_one_sellers_ten_photos_do_not_delay_another_seller(tmp_path: Path
     async with scale_bot(tmp_path, ["album-a", "single-b"], signup_credits=12) as bot:
         for n in range(10):
             await bot.photo("album-a", product_photo(colour=(20 * n, 40, 90)))
-        await bot.photo("single-b", product_photo(colour=(30, 160, 60)))
+        told = await bot.photo("single-b", product_photo(colour=(30, 160, 60)))
+        assert any(isinstance(r, Progress) and "#2 in line" in r.text for r in told)  # A's first, then B's
         assert await bot.queue.refresh_depth() == 11
         for _ in range(workers):
             bot.start_worker()
