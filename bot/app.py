@@ -216,6 +216,7 @@ def create_app(settings: Settings) -> App:
             queued=queue.queued_ids,
             metrics=metrics,
         )
+        queue.in_hand = app.workers.in_flight.copy  # taken, maybe not claimed yet: counts in the fair choice
     segmenter = choose_segmenter(settings, strict=False).describe()
     add_ops_routes(http, readiness_checks(app), metrics, info={"segmenter": segmenter})
     return app

@@ -56,13 +56,16 @@ class MemoryJobQueue:
 
     Without `pick` it is first in, first out. With one, `take` hands out the id `pick` chooses among all
     the queued ones (`fair_pick`: the next user's turn); should `pick` fail or choose none, the oldest id
-    goes, so an id is never stuck. Every id taken is processed as before: only the order changes."""
+    goes, so an id is never stuck. Every id taken is processed as before: only the order changes.
+    `in_hand` (the runner's ids in flight) counts as rendering in the choice: a consumer choosing while
+    another's job is not claimed yet would otherwise serve that same user again."""
 
     def __init__(self, pick: Pick | None = None) -> None:
         self._ready: asyncio.Queue[None] = asyncio.Queue()  # one token per queued id
         self._queued: dict[int, None] = {}  # insertion-ordered: the oldest first
         self._pick = pick
         self._choosing = asyncio.Lock()  # two consumers never choose the same id
+        self.in_hand: Callable[[], Collection[int]] = tuple
 
     async def enqueue(self, job_id: int) -> None:
         if job_id not in self._queued:
@@ -75,7 +78,7 @@ class MemoryJobQueue:
             job_id = next(iter(self._queued))
             if self._pick is not None and len(self._queued) > 1:
                 try:
-                    chosen = await self._pick(list(self._queued), ())
+                    chosen = await self._pick(list(self._queued), set(self.in_hand()))
                 except Exception as error:  # the database is down: first in, first out meanwhile
                     log.warning("queue: fair choice failed (%s); taking the oldest job", error)
                     chosen = None

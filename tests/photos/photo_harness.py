@@ -166,6 +166,7 @@ async def photo_bot(
     )
     collecting = CollectingChannel(name=channel)
     runner = JobRunner(settings, db, blobs, {channel: collecting}, queue.take, queue.enqueue, queued=queue.queued_ids)
+    queue.in_hand = runner.in_flight.copy
     await runner.start()
     try:
         yield PhotoBot(make_dispatcher(services), collecting, runner, services, queue)

@@ -109,3 +109,24 @@ async def test_the_place_in_line_is_the_turn_the_fair_rule_gives(tmp_path: Path,
         jobs_in_order = served[::per_job]
         assert jobs_in_order[:4] == ["line-a", "line-b", "line-c", "line-d"], jobs_in_order  # as they were told
         await assert_no_drift(bot)
+
+
+async def test_a_job_taken_but_not_claimed_yet_counts_as_its_sellers_turn(tmp_path: Path, db_url: str) -> None:
+    """Two consumers choose one after the other: the first one's job has left the queue but its claim has not
+    reached the database yet. It counts as A's rendering, so the second consumer serves B, not A again."""
+    async with photo_bot(tmp_path, workers=2, db_url=db_url, config=fair_config()) as bot:
+        await bot.runner.stop()
+        for n in range(3):
+            await bot.dispatcher.dispatch(bot.photo("taken-a", product_photo(colour=(20 * n, 40, 90)), album="t3"))
+        await bot.dispatcher.dispatch(bot.photo("taken-b", product_photo()))
+        in_hand: set[int] = set()
+        bot.queue.in_hand = in_hand.copy  # as the runner's in-flight ids are
+        first = await bot.queue.take()
+        in_hand.add(first)
+        second = await bot.queue.take()
+        async with bot.services.db.transaction() as s:
+            owners = [(await s.get(RenderJob, job)).user_id for job in (first, second)]  # type: ignore[union-attr]
+            a = await users.find(s, Identity("web", "taken-a"))
+            b = await users.find(s, Identity("web", "taken-b"))
+        assert a is not None and b is not None
+        assert owners == [a.id, b.id], "the second consumer served A again"

@@ -19,6 +19,7 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.queue_redis import RedisJobQueue
+from bot.workers import fair_pick
 from handlers.model import Progress
 from tests.photos.photo_harness import product_photo
 from tests.scale.scale_harness import REDIS_URL, scale_bot
@@ -93,3 +94,24 @@ async def test_a_swap_keeps_one_message_per_job_and_survives_a_dead_worker() -> 
         if keys:
             await redis.delete(*keys)
         await redis.aclose()
+
+
+async def test_a_job_another_worker_holds_counts_as_its_sellers_turn(tmp_path: Path) -> None:
+    """Two workers read at once: the first one's message is pending, its job not claimed yet. The second
+    worker counts it as A's rendering and serves B, not A's next photo."""
+    async with scale_bot(tmp_path, ["held-a", "held-b"]) as bot:
+        for n in range(3):
+            await bot.photo("held-a", product_photo(colour=(20 * n, 40, 90)))
+        await bot.photo("held-b", product_photo())
+        prefix = bot.settings.redis_prefix
+        workers = [RedisJobQueue(REDIS_URL, prefix=prefix, consumer_name=name, pick=fair_pick(bot.db)) for name in "xy"]
+        readers = [worker.broker.listen() for worker in workers]
+        try:
+            jobs = [json.loads((await anext(reader)).data)["args"][0] for reader in readers]
+            states = await bot.job_states()
+            assert jobs == [1, 4] and states[1] == "accepted", "the second worker served A again"
+        finally:
+            for reader in readers:
+                await reader.aclose()
+            for worker in workers:
+                await worker.aclose()
