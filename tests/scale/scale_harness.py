@@ -181,6 +181,7 @@ async def scale_bot(
     redeliver_s: float = 60.0,
     lease_s: int = 300,
     signup_credits: int = 3,
+    redis_url: str = REDIS_URL,
 ) -> AsyncIterator[ScaleBot]:
     prefix = f"nxz-test-{uuid.uuid4().hex[:10]}"
     data_dir = tmp_path / "data"
@@ -191,7 +192,7 @@ async def scale_bot(
         "PYTHONPATH": str(REPO),
         "DATA_DIR": str(data_dir),
         "DATABASE_URL": database_url,
-        "REDIS_URL": REDIS_URL,
+        "REDIS_URL": redis_url,
         "REDIS_PREFIX": prefix,
         "FILES_KEY": FILES_KEY,
         "SEGMENTER": "classical",
@@ -204,15 +205,15 @@ async def scale_bot(
     settings = Settings(  # type: ignore[call-arg]
         data_dir=data_dir,
         database_url=database_url,
-        redis_url=REDIS_URL,
+        redis_url=redis_url,
         redis_prefix=prefix,
         files_key=FILES_KEY,
         segmenter="classical",
         _env_file=None,
     )
     db = Database(database_url)
-    redis = Redis.from_url(REDIS_URL)
-    queue = RedisJobQueue(REDIS_URL, prefix=prefix, redeliver_after_s=redeliver_s)
+    redis = Redis.from_url(redis_url)
+    queue = RedisJobQueue(redis_url, prefix=prefix, redeliver_after_s=redeliver_s)
     relay = WebChatRelay(redis, prefix=prefix, key=settings.secret_key("webchat-relay"))
     services = Services(
         db=db,
