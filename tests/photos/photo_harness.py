@@ -168,6 +168,7 @@ async def photo_bot(
     services = Services(db=db, limiter=MemoryRateLimiter(), config=chosen, blobs=blobs, jobs=queue)
     collecting = CollectingChannel(name=channel)
     runner = JobRunner(settings, db, blobs, {channel: collecting}, queue.take, queue.enqueue, queued=queue.queued_ids)
+    queue.in_hand = runner.in_flight.copy
     await runner.start()
     try:
         yield PhotoBot(make_dispatcher(services), collecting, runner, services, queue)
