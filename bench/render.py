@@ -91,7 +91,9 @@ def _segmenter(kind: str, device: str | None, onnx: bool, threads: int) -> rende
     return render.load_segmenter(kind, device=device, onnx=onnx, threads=threads)
 
 
-def measure(photos: list[bytes], threads: int, kind: str, device: str | None, onnx: bool) -> dict[str, object]:
+def measure(
+    photos: list[bytes], threads: int, kind: str, device: str | None, onnx: bool, repeats: int = 5
+) -> dict[str, object]:
     import render
     from render.api import WORK_MAX_SIDE
     from render.decode import decode
@@ -121,10 +123,15 @@ def measure(photos: list[bytes], threads: int, kind: str, device: str | None, on
             encode(target.convert("RGBA") if mode == "RGBA" else target, "floor")
 
     rows = {"floor": 0.0, "segment": 0.0, "render": 0.0}
-    for i, data in enumerate(photos):  # interleaved, so that the load falls on all three alike
-        rows["floor"] += _timed(functools.partial(floor, i, data), 3)
-        rows["segment"] += _timed(functools.partial(segment, data), 3)
-        rows["render"] += _timed(functools.partial(outputs, data), 3)
+    for i, data in enumerate(photos):
+        # Interleaved run by run, so that a burst of load from other processes falls on all three alike.
+        runs: dict[str, list[float]] = {"floor": [], "segment": [], "render": []}
+        for _ in range(repeats):
+            runs["floor"].append(_timed(functools.partial(floor, i, data), 1))
+            runs["segment"].append(_timed(functools.partial(segment, data), 1))
+            runs["render"].append(_timed(functools.partial(outputs, data), 1))
+        for name, times in runs.items():
+            rows[name] += float(np.median(times))
     n = len(photos)
     return {
         "threads": threads,
@@ -158,7 +165,7 @@ def worker(args: argparse.Namespace) -> None:
         print(json.dumps(worker_rss(Path(args.worker_rss), args.segmenter)))
         return
     photos = [make_photo(i) for i in range(args.photos)]
-    result = measure(photos, args.threads, args.segmenter, args.device, not args.torch_only)
+    result = measure(photos, args.threads, args.segmenter, args.device, not args.torch_only, args.repeats)
     result["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result))
 
@@ -175,6 +182,7 @@ def main() -> None:
     parser.add_argument("--segmenter", default="auto")
     parser.add_argument("--device", default=None)
     parser.add_argument("--thread-counts", default="2", help="comma-separated thread counts to measure")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each, interleaved; medians reported")
     parser.add_argument("--runtimes", default="torch,onnx", help="which network runtimes to measure on the CPU")
     parser.add_argument("--threads", type=int, default=0, help="internal: run one measurement in this process")
     parser.add_argument("--torch-only", action="store_true", help="internal: keep the network on torch")
@@ -188,7 +196,10 @@ def main() -> None:
 
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"cpus: {os.cpu_count()}  load average: {load}  photo: 4000x3000 JPEG q90  photos per run: {args.photos}")
-    print("floor = decode + encode of the same outputs (white + transparent, original size); medians of 3")
+    print(
+        "floor = decode + encode of the same outputs (white + transparent, original size); "
+        f"medians of {args.repeats} interleaved runs"
+    )
     print("segment = decode + matte; render = decode + cutout + white + transparent, encoded")
     head = f"{'segmenter':20} {'threads':>7} {'floor ms':>9} {'segment ms':>10} {'x floor':>8} {'render ms':>10}"
     print(head + f" {'x floor':>8} {'peak RSS MB':>12} {'torch':>6}")
@@ -196,6 +207,7 @@ def main() -> None:
     for threads in [int(t) for t in args.thread_counts.split(",")]:
         for torch_only in [r == "torch" for r in runtimes]:
             cmd = [sys.executable, __file__, "--threads", str(threads), "--photos", str(args.photos)]
+            cmd += ["--repeats", str(args.repeats)]
             cmd += ["--segmenter", args.segmenter] + (["--device", args.device] if args.device else [])
             cmd += ["--torch-only"] if torch_only else []
             r = _run(cmd)

@@ -89,25 +89,29 @@ def estimate_foreground(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     out = np.array(image, dtype=np.uint8, copy=True)
     if not edge.any():
         return out
-    img = image.astype(np.float32) * np.float32(1.0 / 255.0)
+    img = image.astype(np.float32)
+    img *= np.float32(1.0 / 255.0)
     a = np.asarray(alpha, np.float32)
     big = max(3, round(max(h, w) / 22))
     small = max(2, round(max(h, w) / 340))
     fg, bg = _coarse_pass(img, a, big)
-    # The second pass, with its box means over the whole crop but its result formed at edge pixels only.
+    # The second pass: its box means over the whole crop, its result formed at edge pixels only.
     a3 = a[:, :, None]
-    blurred_a = _box(a, small)[:, :, None]
-    blurred_fg = _box(fg * a3, small) / (blurred_a + 1e-5)
-    blurred_bg = _box(bg * (1 - a3), small) / ((1 - blurred_a) + 1e-5)
-    ea, ei = a[edge][:, None], img[edge]
-    est = blurred_fg[edge] + ea * (ei - ea * blurred_fg[edge] - (1 - ea) * blurred_bg[edge])
+    fg *= a3
+    bg *= 1.0 - a3
+    blurred_a = _box(a, small)[edge][:, None]
+    blurred_fg = _box(fg, small)[edge] / (blurred_a + 1e-5)
+    blurred_bg = _box(bg, small)[edge] / ((1.0 - blurred_a) + 1e-5)
+    ea = a[edge][:, None]
+    est = blurred_fg + ea * (img[edge] - ea * blurred_fg - (1.0 - ea) * blurred_bg)
     out[edge] = np.rint(np.clip(est, 0.0, 1.0) * 255.0).astype(np.uint8)
     return out
 
 
 def _coarse_pass(img: np.ndarray, a: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray]:
     """The wide first pass of blur fusion: its blurred colours are smooth, so they are computed at a
-    quarter of the resolution and brought back up."""
+    quarter of the resolution and brought back up. Returns (foreground estimate, blurred background),
+    both new full-size arrays the caller may overwrite."""
     h, w = a.shape
     factor = 4 if min(h, w) >= 64 else 1
     size = (max(1, h // factor), max(1, w // factor))
@@ -117,8 +121,12 @@ def _coarse_pass(img: np.ndarray, a: np.ndarray, r: int) -> tuple[np.ndarray, np
     blurred_a = _box(small_a[:, :, 0], rr)[:, :, None]
     blurred_fg = _box(small_img * small_a, rr) / (blurred_a + 1e-5)
     blurred_bg = _box(small_img * (1 - small_a), rr) / ((1 - blurred_a) + 1e-5)
-    blurred_fg = _resize(blurred_fg, (h, w))
-    blurred_bg = _resize(blurred_bg, (h, w))
+    fg = _resize(blurred_fg, (h, w))  # arrays of this function's own: the caller may overwrite them
+    bg = _resize(blurred_bg, (h, w))
+    # est = fg + a (img - a fg - (1 - a) bg), rearranged to grow one array in place
     a3 = a[:, :, None]
-    est = blurred_fg + a3 * (img - a3 * blurred_fg - (1 - a3) * blurred_bg)
-    return np.clip(est, 0.0, 1.0, out=est), blurred_bg
+    est = fg
+    est *= 1.0 - a3 * a3
+    est += a3 * img
+    est -= (a3 * (1.0 - a3)) * bg
+    return np.clip(est, 0.0, 1.0, out=est), bg
