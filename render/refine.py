@@ -53,7 +53,8 @@ def guided_refine(image: np.ndarray, coarse: np.ndarray, *, radius: int | None =
     """Refine `coarse` (float32 HxW in [0,1], any size) against `image` (uint8 HxWx3); float32 HxW out."""
     a, b = _solve(image, coarse, radius)
     size = (image.shape[0], image.shape[1])
-    q = np.einsum("hwc,hwc->hw", _resize(a, size), image, dtype=np.float32) + _resize(b, size)
+    q: np.ndarray = np.einsum("hwc,hwc->hw", _resize(a, size), image, dtype=np.float32)
+    q += _resize(b, size)
     return np.clip(q, 0.0, 1.0, out=q)
 
 
