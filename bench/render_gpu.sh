@@ -17,7 +17,7 @@
 # Bounded to under 5 minutes.
 set -euo pipefail
 
-WEIGHTS="${1:-data/models/u2netp.pth}"
+WEIGHTS="$(realpath -m "${1:-data/models/u2netp.pth}")"  # before the cd below: relative to where it was run
 DEVICE="${2:-cuda}"
 THREADS="${3:-2}"
 cd "$(dirname "$0")/.."

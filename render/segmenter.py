@@ -163,10 +163,11 @@ def _runs_on_cpu(device: str | None) -> bool:
 
 
 def cuda_possible() -> bool:
-    """Whether an NVIDIA driver is loaded at all, asked without importing torch: when it is not, torch
-    could not use CUDA either, and a CPU worker need not pay for importing it to find that out."""
+    """Whether an NVIDIA driver is there at all, asked without importing torch: when it is not, torch
+    could not use CUDA either, and a CPU worker need not pay for importing it to find that out.
+    (/dev/dxg: WSL2's GPU bridge, which has no /proc/driver/nvidia.)"""
     gpus = Path("/proc/driver/nvidia/gpus")
-    return gpus.is_dir() and any(gpus.iterdir())
+    return (gpus.is_dir() and any(gpus.iterdir())) or Path("/dev/nvidiactl").exists() or Path("/dev/dxg").exists()
 
 
 def default_models_dir() -> Path:
