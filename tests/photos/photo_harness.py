@@ -152,9 +152,18 @@ class PhotoBot:
 
 @asynccontextmanager
 async def photo_bot(
-    tmp_path: Path, *, workers: int = 1, db_url: str | None = None, config: Config | None = None, channel: str = "web"
+    tmp_path: Path,
+    *,
+    workers: int = 1,
+    db_url: str | None = None,
+    config: Config | None = None,
+    channel: str = "web",
+    segmenter: str = "classical",
+    models_dir: Path | None = None,
 ) -> AsyncIterator[PhotoBot]:
-    settings = Settings(data_dir=tmp_path / "data", segmenter="classical", render_workers=workers, _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(  # type: ignore[call-arg]
+        data_dir=tmp_path / "data", segmenter=segmenter, models_dir=models_dir, render_workers=workers, _env_file=None
+    )
     url = db_url or f"sqlite+aiosqlite:///{tmp_path / 'photos.sqlite3'}"
     if db_url is None:
         await migrate.upgrade_async(url)
