@@ -1,7 +1,7 @@
 """render jobs: why the render doubted a cutout, so the seller's tip fits it (branch render2)
 
 Revision ID: e5f1a7c3d9b2
-Revises: c3a9e5d1b7f2
+Revises: d4b8f1a2c6e3
 Create Date: 2026-11-26 18:00:00
 """
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = 'e5f1a7c3d9b2'
-down_revision: str | None = 'c3a9e5d1b7f2'
+down_revision: str | None = 'd4b8f1a2c6e3'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
