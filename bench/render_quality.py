@@ -2,8 +2,12 @@
 IoU / boundary F per photo (with holes and spill) and per kind, for each model and each variant of
 the post-processing, so that every step shows what it earns.
 
-    .venv/bin/python bench/render_quality.py [--models u2netp,u2net] [--sets real,syn,thin]
+    .venv/bin/python bench/render_quality.py [--models u2netp,u2net] [--sets real,real12,syn,thin]
         [--variants raw,before,final,no-detail,no-holes,no-refine]
+
+`real12` is the real set brought up to 12 MP and sent through `render.cutout` as a phone's JPEG would
+be (the pipeline as shipped only): at the sets' own sizes (<= 640 px) the refinement never works at
+a reduced scale, at 12 MP it does.
 
 `before` is the pipeline as it was before issue 12 (holes on a loose colour match, no closer look).
 """
@@ -48,6 +52,26 @@ def _variant(name: str) -> Callable[[list[np.ndarray], object], list[np.ndarray]
     return run
 
 
+def _at_12_mp(image: np.ndarray, seg: object) -> np.ndarray:
+    """A real photo as a phone would send it: brought up to 12 MP, a JPEG, through `render.cutout` (the
+    user's path: draft decode, network, refinement at the working size); the alpha back at the photo's size."""
+    import io
+
+    from PIL import Image
+
+    import render
+
+    h, w = image.shape[:2]
+    scale = (12_000_000 / (h * w)) ** 0.5
+    big = Image.fromarray(image).resize((round(w * scale), round(h * scale)), Image.Resampling.BICUBIC)
+    buf = io.BytesIO()
+    big.save(buf, "JPEG", quality=90)
+    cut = render.cutout(buf.getvalue(), segmenter=seg)  # type: ignore[arg-type]
+    canvas = Image.new("L", cut.canvas, 0)
+    canvas.paste(cut.image.getchannel("A"), cut.box)
+    return np.asarray(canvas.resize((w, h), Image.Resampling.BILINEAR), np.float32) / 255.0
+
+
 def main() -> None:
     from render_evalset import evaluation_set, metrics, thin_set
     from render_models import models_dir
@@ -60,16 +84,19 @@ def main() -> None:
     parser.add_argument("--sets", default="real,syn,thin")
     parser.add_argument("--variants", default="raw,before,final,no-detail,no-holes,no-refine")
     args = parser.parse_args()
-    loaders = {"real": real_set, "syn": evaluation_set, "thin": thin_set}
+    loaders = {"real": real_set, "real12": real_set, "syn": evaluation_set, "thin": thin_set}
     for model in args.models.split(","):
         seg = render.load_segmenter(model, models_dir())
         for set_name in args.sets.split(","):
             items = loaders[set_name]()
             images = [x.image for x in items]
-            for variant in args.variants.split(","):
-                alphas = _variant(variant)(images, seg)
+            for variant in ["final (12 MP, render.cutout)"] if set_name == "real12" else args.variants.split(","):
+                if set_name == "real12":
+                    alphas = [_at_12_mp(image, seg) for image in images]
+                else:
+                    alphas = _variant(variant)(images, seg)
                 cells: list[str] = []
-                if set_name == "real":
+                if set_name.startswith("real"):
                     rows = [real_metrics(a, x.reference) for a, x in zip(alphas, items, strict=True)]  # type: ignore[attr-defined]
                     for x, r in zip(items, rows, strict=True):
                         cells.append(

@@ -141,7 +141,10 @@ def create_app(settings: Settings) -> App:
 
         assert redis is not None
         queue = RedisJobQueue(
-            settings.redis_url, prefix=settings.redis_prefix, redeliver_after_s=settings.queue_redeliver_seconds
+            settings.redis_url,
+            prefix=settings.redis_prefix,
+            redeliver_after_s=settings.queue_redeliver_seconds,
+            pick=fair_pick(db),  # a worker serves users in turn, as the in-process queue does
         )
         relay = WebChatRelay(redis, prefix=settings.redis_prefix, key=settings.secret_key("webchat-relay"))
     else:
@@ -223,6 +226,7 @@ def create_app(settings: Settings) -> App:
             queued=queue.queued_ids,
             metrics=metrics,
         )
+        queue.in_hand = app.workers.in_flight.copy  # taken, maybe not claimed yet: counts in the fair choice
     segmenter = choose_segmenter(settings, strict=False).describe()
     add_ops_routes(http, readiness_checks(app), metrics, info={"segmenter": segmenter})
     return app

@@ -68,6 +68,8 @@ class JobFiles:
             for name, mime, data in result["outputs"]:
                 stored.append((await self._store(session, job, "output", name, mime, data), data))
             fresh.hard_photo = bool(result.get("hard_photo"))
+            reason = result.get("reason") if fresh.hard_photo else None
+            fresh.hard_reason = str(reason)[:40] if reason else None  # picks the tip the seller reads
             session.add(fresh)
             doubtful = fresh.hard_photo and fresh.source_job_id is None  # a re-style reuses a judged cutout
             uncharged = doubtful and await self._uncharge(session, fresh)

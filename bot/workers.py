@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
@@ -36,16 +36,17 @@ SWEEP_RETRY_S = 2.0
 Queued = Callable[[], Awaitable[set[int]]]
 
 
-Pick = Callable[[list[int]], Awaitable[int | None]]
+Pick = Callable[[list[int], Collection[int]], Awaitable[int | None]]
 
 
 def fair_pick(db: Database) -> Pick:
     """The queue's choice among the ids it holds, made by the database (`jobs.fairest`): round-robin across
-    users, so one seller's album does not delay everyone else."""
+    users, so one seller's album does not delay everyone else. `taken`: ids handed to workers that may not
+    have claimed them yet (the Redis queue's pending messages)."""
 
-    async def pick(candidates: list[int]) -> int | None:
+    async def pick(candidates: list[int], taken: Collection[int] = ()) -> int | None:
         async with db.transaction() as session:
-            return await jobs.fairest(session, candidates)
+            return await jobs.fairest(session, candidates, taken)
 
     return pick
 
@@ -55,13 +56,16 @@ class MemoryJobQueue:
 
     Without `pick` it is first in, first out. With one, `take` hands out the id `pick` chooses among all
     the queued ones (`fair_pick`: the next user's turn); should `pick` fail or choose none, the oldest id
-    goes, so an id is never stuck. Every id taken is processed as before: only the order changes."""
+    goes, so an id is never stuck. Every id taken is processed as before: only the order changes.
+    `in_hand` (the runner's ids in flight) counts as rendering in the choice: a consumer choosing while
+    another's job is not claimed yet would otherwise serve that same user again."""
 
     def __init__(self, pick: Pick | None = None) -> None:
         self._ready: asyncio.Queue[None] = asyncio.Queue()  # one token per queued id
         self._queued: dict[int, None] = {}  # insertion-ordered: the oldest first
         self._pick = pick
         self._choosing = asyncio.Lock()  # two consumers never choose the same id
+        self.in_hand: Callable[[], Collection[int]] = tuple
 
     async def enqueue(self, job_id: int) -> None:
         if job_id not in self._queued:
@@ -74,7 +78,7 @@ class MemoryJobQueue:
             job_id = next(iter(self._queued))
             if self._pick is not None and len(self._queued) > 1:
                 try:
-                    chosen = await self._pick(list(self._queued))
+                    chosen = await self._pick(list(self._queued), set(self.in_hand()))
                 except Exception as error:  # the database is down: first in, first out meanwhile
                     log.warning("queue: fair choice failed (%s); taking the oldest job", error)
                     chosen = None

@@ -14,7 +14,7 @@ from handlers.errors import AppError, NotEnoughCredits
 from handlers.model import Channel, ChatAction, Inbound, MediaRef, Progress, Reply, Text
 from handlers.router import Router, button_payload
 from handlers.styles import SIZES, STYLES
-from storage import jobs, ledger
+from storage import jobs, ledger, queue_order
 from storage.models import RenderJob
 from storage.types import utcnow
 
@@ -62,7 +62,7 @@ async def on_media(event: Inbound, ctx: Context, _argument: str) -> list[Reply]:
     )
     if not first_of_batch:
         return []  # an album: one acknowledgement for the whole batch
-    place = await jobs.position(ctx.session, job.id or 0)
+    place = await queue_order.position(ctx.session, job.id or 0)  # under the fair rule, as queues serve
     key = "photo-received-album" if event.album_key else "photo-received"
     return [
         Progress(key=batch_progress_key(batch_key), text=ctx.t(key, position=place)),

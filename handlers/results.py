@@ -33,6 +33,14 @@ FAILURE_KEYS = {
     "segmentation_failed": "photo-failed-no-product",
     "media_unavailable": "photo-failed-download",
 }
+# The render's reason codes for a doubtful cutout (render.cutout; handlers do not import the render core)
+# and the tip that fits each; an unknown or missing code gets the general one.
+HARD_TIPS = {
+    "subject_too_small": "photo-hard-tip-too-small",
+    "subject_too_large": "photo-hard-tip-too-large",
+    "subject_touches_borders": "photo-hard-tip-cut-off",
+    "uncertain_edges": "photo-hard-tip-low-contrast",
+}
 
 
 def result_replies(
@@ -48,7 +56,7 @@ def result_replies(
     ]
     caption = t("photo-done", style=style_name, size=size_name, balance=balance)
     if job.hard_photo:  # the render doubts its cutout: advice, and the photo was not charged (bot/job_files.py)
-        caption += "\n" + t("photo-hard-tip")
+        caption += "\n" + t(HARD_TIPS.get(job.hard_reason or "", "photo-hard-tip"))
         if job.cost > 0 and job.source_job_id is None:
             caption += " " + t("photo-hard-not-charged")
     buttons = [

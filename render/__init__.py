@@ -1,7 +1,8 @@
 """The shared render core: decode, segment, compose, encode. Knows nothing of chats or users.
 
-Importing it does not import torch; only the U^2-Net backend and the edge refinement load torch,
-when they first run.
+Importing it does not import torch; only the torch backends (U^2-Net on CUDA or without its onnx
+export, IS-Net) load it, when they are built. A CPU worker running u2netp/u2net through onnxruntime
+never imports torch.
 """
 
 from render.api import (

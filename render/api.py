@@ -39,7 +39,7 @@ def _rgb_and_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
         white.paste(image.convert("RGB"), (0, 0), image.getchannel("A"))
         own = alpha if (alpha < 250).mean() > 0.02 else None
         return np.asarray(white), own
-    return np.asarray(image.convert("RGB")), None
+    return np.asarray(image if image.mode == "RGB" else image.convert("RGB")), None
 
 
 def _mattes(rgbs: Sequence[np.ndarray], segmenter: Segmenter) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -93,10 +93,11 @@ def cutout_images(images: Sequence[Image.Image], *, segmenter: Segmenter | None 
 def _build(rgb: np.ndarray, alpha: np.ndarray, coarse: np.ndarray, name: str) -> Cutout:
     from render.refine import estimate_foreground
 
-    ys, xs = np.nonzero(alpha > 0.02)
-    if ys.size == 0 or float((alpha > 0.5).mean()) < 0.0005:
+    seen = alpha > 0.02
+    rows, cols = np.flatnonzero(seen.any(1)), np.flatnonzero(seen.any(0))
+    if rows.size == 0 or np.count_nonzero(alpha > 0.5) < 0.0005 * alpha.size:
         raise SegmentationFailed("no product found")
-    top, bottom, left, right = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+    top, bottom, left, right = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
     hard, reason, confidence = assess(alpha, coarse)
     crop_rgb = rgb[top:bottom, left:right]
     crop_alpha = alpha[top:bottom, left:right]

@@ -81,16 +81,21 @@ def _distance_to_border_model(rgb: np.ndarray, lab: np.ndarray, border: np.ndarr
     rgb_centres = np.stack(
         [rgb_samples[labels[:, 0] == i].mean(0) if (labels[:, 0] == i).any() else np.zeros(3) for i in range(k)]
     ).astype(np.float32)
-    flat = lab.reshape(-1, 1, 3)
-    diff = (flat - centres[None, :, :]) * np.array([L_WEIGHT, 1.0, 1.0], np.float32)
-    lab_dist = np.sqrt((diff**2).sum(-1))
-    pix = rgb.reshape(-1, 1, 3).astype(np.float32)
-    dot = (pix * rgb_centres[None]).sum(-1) / np.maximum((rgb_centres**2).sum(-1), 1.0)[None]
-    shade = np.clip(dot, SHADOW_MIN, 1.0)
-    residual = np.sqrt(((pix - shade[..., None] * rgb_centres[None]) ** 2).sum(-1))
-    shadow_dist = residual + SHADOW_PENALTY * (1.0 - shade)
-    dist = np.minimum(lab_dist, shadow_dist).min(1)
-    return np.asarray(dist.reshape(lab.shape[:2]), np.float32)
+    # One cluster at a time over whole colour planes: the same sums as an N x k x 3 broadcast, without
+    # its large temporaries (this ran ~100 ms a 12-MP render before; the planes are 400 px photos).
+    weights = np.array([L_WEIGHT, 1.0, 1.0], np.float32)
+    lab_planes = [lab[..., c] for c in range(3)]
+    rgb_planes = [rgb[..., c].astype(np.float32) for c in range(3)]
+    dist = np.full(lab.shape[:2], np.inf, np.float32)
+    for centre, colour in zip(centres.astype(np.float32), rgb_centres, strict=True):
+        lab_sq = sum(np.square((plane - centre[c]) * weights[c]) for c, plane in enumerate(lab_planes))
+        norm = max(float(np.square(colour).sum()), 1.0)
+        dot = sum(plane * (colour[c] / np.float32(norm)) for c, plane in enumerate(rgb_planes))
+        shade = np.clip(dot, SHADOW_MIN, 1.0)
+        residual_sq = sum(np.square(plane - shade * colour[c]) for c, plane in enumerate(rgb_planes))
+        shadow_dist = np.sqrt(residual_sq) + SHADOW_PENALTY * (1.0 - shade)
+        np.minimum(dist, np.minimum(np.sqrt(lab_sq), shadow_dist), out=dist)
+    return dist
 
 
 def _keep_large_components(fg: np.ndarray) -> np.ndarray:

@@ -3,6 +3,8 @@ studio. Pure Pillow: no torch. The product is centred at ~85% of the limiting si
 
 from __future__ import annotations
 
+import math
+
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageOps
 
 from render.cutout import Cutout
@@ -65,23 +67,36 @@ def _transparent(cutout: Cutout, size: tuple[int, int] | None) -> Image.Image:
     return out
 
 
-def _contact_shadow(canvas: tuple[int, int], product: Image.Image, at: tuple[int, int]) -> Image.Image:
-    """A soft ellipse under the product's base plus a flattened silhouette: the 'resting on' cue."""
+def _contact_shadow(
+    canvas: tuple[int, int], product: Image.Image, at: tuple[int, int]
+) -> tuple[Image.Image, tuple[int, int]]:
+    """A soft ellipse under the product's base plus a flattened silhouette: the 'resting on' cue.
+
+    Drawn and blurred only in the part of the canvas it can reach (its shapes plus the blur's extent,
+    clipped to the canvas): the same pixels as blurring the whole canvas, which is zero elsewhere, at a
+    small part of the cost. Returns the mask and where its top-left corner sits on the canvas."""
     w, h = product.size
     x, y = at
     base = y + h
-    mask = Image.new("L", canvas, 0)
     ry = max(2, round(0.028 * h))
-    ImageDraw.Draw(mask).ellipse((x + 0.1 * w, base - ry, x + 0.9 * w, base + ry), fill=round(255 * 0.30))
-    flat = product.getchannel("A").resize((w, max(1, round(0.06 * h))), Image.Resampling.BILINEAR)
-    flat = flat.point(lambda v: round(v * 0.22))
-    mask.paste(flat, (x, base - flat.height // 2), flat)
+    flat_h = max(1, round(0.06 * h))
     radius = max(1.5, 0.018 * h)
-    return mask.filter(ImageFilter.GaussianBlur(radius))
+    reach = 4 * math.ceil(radius) + 4  # Pillow's three box passes spread a blur about 3 radii
+    top, bottom = base - max(ry, flat_h), base + max(ry, flat_h)
+    box = (max(0, x - reach), max(0, top - reach), min(canvas[0], x + w + reach), min(canvas[1], bottom + reach))
+    ox, oy = box[0], box[1]
+    mask = Image.new("L", (box[2] - ox, box[3] - oy), 0)
+    ellipse = (x + 0.1 * w - ox, base - ry - oy, x + 0.9 * w - ox, base + ry - oy)
+    ImageDraw.Draw(mask).ellipse(ellipse, fill=round(255 * 0.30))
+    flat = product.getchannel("A").resize((w, flat_h), Image.Resampling.BILINEAR)
+    flat = flat.point(lambda v: round(v * 0.22))
+    mask.paste(flat, (x - ox, base - flat.height // 2 - oy), flat)
+    return mask.filter(ImageFilter.GaussianBlur(radius)), (ox, oy)
 
 
-def _darken(image: Image.Image, mask: Image.Image) -> None:
-    image.paste(Image.new("RGB", image.size, (40, 40, 45)), (0, 0), mask)
+def _darken(image: Image.Image, shadow: tuple[Image.Image, tuple[int, int]]) -> None:
+    mask, at = shadow
+    image.paste(Image.new("RGB", mask.size, (40, 40, 45)), at, mask)
 
 
 def _vertical_gradient(canvas: tuple[int, int], top: tuple[int, int, int], bottom: tuple[int, int, int]) -> Image.Image:

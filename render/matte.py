@@ -76,8 +76,9 @@ def finish(rgb: np.ndarray, coarse: np.ndarray, pipeline: Pipeline = DEFAULT, *,
     if not pipeline.refine:
         return _upsample(coarse, rgb.shape[:2])
     q = guided_refine(rgb, coarse)
-    q = np.clip((q - _LOW) / (_HIGH - _LOW), 0.0, 1.0)
-    return q.astype(np.float32, copy=False)
+    q -= _LOW  # the stretch, in place: no second full-size array
+    q *= 1.0 / (_HIGH - _LOW)
+    return np.clip(q, 0.0, 1.0, out=q)
 
 
 def detail_pass(rgb: np.ndarray, coarse: np.ndarray, segmenter: Segmenter) -> np.ndarray:

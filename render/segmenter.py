@@ -1,8 +1,9 @@
 """One interface for every segmentation backend, and the choice between them.
 
 A backend's `predict` maps RGB uint8 arrays to coarse float mattes in [0, 1] at any resolution of
-the same framing; `render.matte` refines them at full resolution. The U^2-Net and IS-Net backends
-are the only ones that import torch at construction; the classical one needs OpenCV only.
+the same framing; `render.matte` refines them at full resolution. The torch U^2-Net and IS-Net
+backends are the only ones that import torch; the onnxruntime U^2-Net and the classical one need
+OpenCV (and onnxruntime) only.
 """
 
 from __future__ import annotations
@@ -37,21 +38,51 @@ class Segmenter(Protocol):
     def predict(self, images: Sequence[np.ndarray]) -> list[np.ndarray]: ...
 
 
-class U2NetSegmenter:
-    """A U^2-Net in torch: batches through the network together, inference mode, channels_last,
-    on CUDA when present, otherwise the CPU -- where the published export of the same weights runs
-    through onnxruntime instead when it is given (`onnx`: render.onnx_runner, measured faster)."""
+def _network_inputs(images: Sequence[np.ndarray]) -> np.ndarray:
+    """The U^2-Net input batch (N x 3 x 320 x 320 float32): each photo resized once, from the decoded
+    working image, by pixel-area averaging; scaled by its own maximum; ImageNet-normalised."""
+    import cv2
 
-    def __init__(
-        self, model: U2Net, *, name: str = "u2netp", device: str | None = None, onnx: OnnxNetwork | None = None
-    ) -> None:
+    batch = np.empty((len(images), INPUT_SIDE, INPUT_SIDE, 3), np.float32)
+    for i, image in enumerate(images):
+        small = cv2.resize(image, (INPUT_SIDE, INPUT_SIDE), interpolation=cv2.INTER_AREA).astype(np.float32)
+        small /= max(float(small.max()), 1.0)
+        batch[i] = (small - _MEAN) / _STD
+    return batch.transpose(0, 3, 1, 2)
+
+
+class OnnxU2NetSegmenter:
+    """A published U^2-Net export run by onnxruntime on the CPU (render.onnx_runner). It needs neither
+    torch nor the converted state dict: a CPU worker that runs it never imports torch, which kept
+    ~400 MB of a worker's peak RSS (the torch library and a second copy of the weights)."""
+
+    def __init__(self, onnx: OnnxNetwork, *, name: str = "u2netp") -> None:
+        self.name = name
+        self.onnx = onnx
+
+    def predict(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        out: list[np.ndarray] = []
+        for start in range(0, len(images), BATCH):
+            batch = _network_inputs(images[start : start + BATCH])
+            maps = self.onnx(np.ascontiguousarray(batch))
+            lo = maps.min(axis=(1, 2), keepdims=True)
+            hi = maps.max(axis=(1, 2), keepdims=True)
+            out.extend((maps - lo) / np.maximum(hi - lo, 1e-6))
+        return out
+
+
+class U2NetSegmenter:
+    """A U^2-Net in torch: batches through the network together, inference mode, channels_last, on CUDA
+    when present, otherwise the CPU (where `load_segmenter` prefers OnnxU2NetSegmenter when it can)."""
+
+    def __init__(self, model: U2Net, *, name: str = "u2netp", device: str | None = None) -> None:
         import torch
 
         self.name = name
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.eval().to(self.device)
         self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        self.onnx = onnx if self.device.type == "cpu" else None
+        self.onnx = None
 
     def predict(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         out: list[np.ndarray] = []
@@ -60,20 +91,9 @@ class U2NetSegmenter:
         return out
 
     def _batch(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
-        import cv2
         import torch
 
-        arrays = []
-        for image in images:
-            small = cv2.resize(image, (INPUT_SIDE, INPUT_SIDE), interpolation=cv2.INTER_AREA).astype(np.float32)
-            small /= max(float(small.max()), 1.0)
-            arrays.append((small - _MEAN) / _STD)
-        if self.onnx is not None:
-            maps = self.onnx(np.stack(arrays).transpose(0, 3, 1, 2).astype(np.float32))
-            lo = maps.min(axis=(1, 2), keepdims=True)
-            hi = maps.max(axis=(1, 2), keepdims=True)
-            return list((maps - lo) / np.maximum(hi - lo, 1e-6))
-        batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
+        batch = torch.from_numpy(np.ascontiguousarray(_network_inputs(images)))
         batch = batch.to(self.device).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             pred = self.model(batch)[:, 0].float()
@@ -132,10 +152,22 @@ class ISNetSegmenter:
             return out
 
 
-def _torch_threads() -> int:
+def _runs_on_cpu(device: str | None) -> bool:
+    if device is not None:
+        return device == "cpu"
+    if not cuda_possible():
+        return True
     import torch
 
-    return int(torch.get_num_threads())
+    return not torch.cuda.is_available()
+
+
+def cuda_possible() -> bool:
+    """Whether an NVIDIA driver is there at all, asked without importing torch: when it is not, torch
+    could not use CUDA either, and a CPU worker need not pay for importing it to find that out.
+    (/dev/dxg: WSL2's GPU bridge, which has no /proc/driver/nvidia.)"""
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return (gpus.is_dir() and any(gpus.iterdir())) or Path("/dev/nvidiactl").exists() or Path("/dev/dxg").exists()
 
 
 def default_models_dir() -> Path:
@@ -150,13 +182,16 @@ def load_segmenter(
     device: str | None = None,
     input_side: int | None = None,
     onnx: bool = True,
+    threads: int | None = None,
 ) -> Segmenter:
     """`auto`: u2netp when its converted weights are present, else the classical fallback (logged).
     `u2netp`: those weights or WeightsError; `u2net`: the full U^2-Net (`models fetch --model u2net`).
     `classical`. `custom`: `weights`, loaded strictly: an
     IS-Net state dict (official DIS layout) or a U^2-Net one (u2netp or full, folded or with
     BatchNorm). `input_side` overrides the IS-Net's square input (1024, what it was trained at).
-    `onnx=False` keeps a published model on torch on the CPU too (for measuring the two)."""
+    On the CPU a published model runs through onnxruntime when its export is there (faster, and no
+    torch in the process); `onnx=False` keeps it on torch (for measuring the two). `threads`: the
+    onnxruntime session's threads (its default: the machine's cores)."""
     from render.classical import ClassicalSegmenter
     from render.onnx_runner import onnx_network
     from render.weights import (
@@ -184,9 +219,11 @@ def load_segmenter(
         return U2NetSegmenter(u2net_from_state(state, weights.name), name="custom", device=device)
     if kind in ("u2net", "u2netp") or (kind == "auto" and is_fetched(directory)):
         model = "u2net" if kind == "u2net" else "u2netp"
-        network = load_weights(weights_path(directory, model))
-        fast = None if onnx is False else onnx_network(directory, model, threads=_torch_threads())
-        return U2NetSegmenter(network, name=model, device=device, onnx=fast)
+        if onnx and _runs_on_cpu(device):
+            fast = onnx_network(directory, model, threads=threads)
+            if fast is not None:
+                return OnnxU2NetSegmenter(fast, name=model)  # the only copy of the network this worker loads
+        return U2NetSegmenter(load_weights(weights_path(directory, model)), name=model, device=device)
     if kind == "auto":
         log.warning("no u2netp weights in %s: using the classical segmenter (run `models fetch`)", directory)
         return ClassicalSegmenter()

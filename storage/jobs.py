@@ -61,23 +61,28 @@ async def pending_count_of(session: AsyncSession, user_id: int) -> int:
     return int(await session.scalar(query) or 0)
 
 
-async def fairest(session: AsyncSession, candidates: Collection[int]) -> int | None:
+async def fairest(session: AsyncSession, candidates: Collection[int], taken: Collection[int] = ()) -> int | None:
     """The job among `candidates` to render next, round-robin across users: claimable ones first; then the
     user with the fewest jobs rendering now; then the user served least recently (the latest change of a
     job of theirs that was ever claimed; never served comes first); then that user's oldest job. One
     seller's album of 10 thus takes turns with everyone else's photos instead of going before them.
+    `taken`: jobs a worker has already taken from the queue and may not have claimed yet; they count as
+    rendering, so a second worker choosing at the same moment does not serve the same user again.
     None when `candidates` is empty."""
     if not candidates:
         return None
     ids = list(candidates)
     other = aliased(RenderJob)
+    other_busy = col(other.state) == RENDERING
+    if taken:
+        other_busy = other_busy | col(other.id).in_(list(taken))
     # Each candidate user's numbers once (a GROUP BY), not once per queued job: an abuser's 500 queued jobs
     # would otherwise each count that user's whole history again.
     owners = select(col(RenderJob.user_id)).where(col(RenderJob.id).in_(ids)).distinct()
     stats = (
         select(
             col(other.user_id).label("user_id"),
-            func.count(case((col(other.state) == RENDERING, 1))).label("rendering"),
+            func.count(case((other_busy, 1))).label("rendering"),
             func.max(case((col(other.attempts) > 0, col(other.updated_at)))).label("served"),
         )
         .where(col(other.user_id).in_(owners))
@@ -98,12 +103,6 @@ async def fairest(session: AsyncSession, candidates: Collection[int]) -> int | N
     )
     found = await session.scalar(query)
     return int(found) if found is not None else None
-
-
-async def position(session: AsyncSession, job_id: int) -> int:
-    """1 for the next job to render."""
-    query = select(func.count()).where(col(RenderJob.state).in_(PENDING), col(RenderJob.id) <= job_id)
-    return int(await session.scalar(query) or 0)
 
 
 async def batch_in_flight(session: AsyncSession, user_id: int) -> str | None:

@@ -167,6 +167,7 @@ class RenderJob(SQLModel, table=True):
     attempts: int = 0
     error_code: str | None = Field(default=None, max_length=40)
     hard_photo: bool = False
+    hard_reason: str | None = Field(default=None, max_length=40)  # the render's code for why (render.cutout)
     lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = _utc(index=True)  # type: ignore[assignment]
     updated_at: datetime = _utc()  # type: ignore[assignment]

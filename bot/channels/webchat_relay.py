@@ -8,7 +8,10 @@ Two ways, one interface, chosen once in the composition root:
   on the visitor's pub/sub channel and every front forwards what arrives to the visitors connected to it.
   A visitor connected nowhere misses only the push: the page asks for what it missed when it reconnects.
 
-Channel names carry a keyed hash of the visitor token, never the token (a cookie credential) itself.
+Channel names carry a keyed hash of the visitor token, never the token (a cookie credential) itself, and
+every message is sealed (AES-GCM, bot/redis_seal.py) with its channel name as associated data: Redis, its
+replicas and anyone running `MONITOR` see no reply, and a message that does not open is dropped (the page
+still gets the reply from /history).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from bot.redis_seal import RedisSeal
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +63,7 @@ class LocalPush:
 class WebChatRelay:
     def __init__(self, redis: Redis, *, prefix: str, key: bytes) -> None:
         self._redis = redis
+        self._seal = RedisSeal(key, purpose="webchat relay messages")  # HKDF: independent of the name hashes
         self._prefix = f"{prefix}:webchat"
         self._key = key
         self._hashes: dict[str, str] = {}
@@ -85,10 +91,25 @@ class WebChatRelay:
 
     # Late replies ---------------------------------------------------------------------------------
 
+    def seal(self, channel: str, item: dict[str, Any]) -> bytes:
+        return self._seal.seal(channel, json.dumps(item, ensure_ascii=False).encode())
+
+    def open(self, channel: str, data: bytes) -> dict[str, Any] | None:
+        """The item published on `channel`, or None when it does not open there or is not an item."""
+        opened = self._seal.open(channel, data)
+        if opened is None:
+            return None
+        try:
+            item = json.loads(opened)
+        except (ValueError, TypeError):
+            return None
+        return item if isinstance(item, dict) else None
+
     async def publish(self, visitor: str, item: dict[str, Any]) -> None:
         """Best effort: the item is kept in the database already, so a Redis hiccup only delays it."""
         try:
-            await self._redis.publish(self.channel(visitor), json.dumps(item, ensure_ascii=False))
+            channel = self.channel(visitor)
+            await self._redis.publish(channel, self.seal(channel, item))
         except (RedisError, OSError) as error:
             log.warning("web chat relay: publish failed (%s); the page catches up when it reconnects", error)
 
@@ -133,12 +154,10 @@ class WebChatRelay:
     def _dispatch(self, message: dict[str, Any], deliver: Deliver, visitors: Callable[[], Iterable[str]]) -> None:
         channel = message["channel"].decode() if isinstance(message["channel"], bytes) else str(message["channel"])
         wanted = channel.rsplit(":", 1)[-1]
-        try:
-            item = json.loads(message["data"])
-        except (ValueError, TypeError):
-            log.warning("web chat relay: an unreadable message on %s", channel)
-            return
-        if not isinstance(item, dict):
+        data = message["data"]
+        item = self.open(channel, data if isinstance(data, bytes) else str(data).encode())
+        if item is None:  # tampered, moved from another channel, or sealed under another key: missing
+            log.warning("web chat relay: dropped a message that did not open (%s bytes)", len(data))
             return
         for visitor in list(visitors()):
             if hmac.compare_digest(self.visitor_hash(visitor), wanted):

@@ -326,6 +326,7 @@ async def stack(
         "SEGMENTER": "classical",
         "RENDER_WORKERS": str(render_workers),
         "SIGNUP_CREDITS": str(signup_credits),
+        "WEB_VISITOR_CREDITS": str(signup_credits),  # about rendering, not who gets credits
         "QUEUE_REDELIVER_SECONDS": str(redeliver_s),
         "JOB_LEASE_SECONDS": str(lease_s),
         "LOG_LEVEL": os.environ.get("STACK_LOG_LEVEL", "WARNING"),

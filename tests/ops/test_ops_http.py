@@ -126,7 +126,9 @@ async def test_requests_get_an_id_in_the_response(served: tuple[app_module.App, 
 
 
 async def test_a_rendered_job_is_counted(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data", http_port=0, segmenter="classical", _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(
+        data_dir=tmp_path / "data", http_port=0, segmenter="classical", web_visitor_credits=3, _env_file=None
+    )  # type: ignore[call-arg]
     app, base = await _served(settings)
     try:
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:

@@ -44,6 +44,7 @@ def bot_process(data_dir: Path, port: int, log: Path) -> Iterator[subprocess.Pop
         "HTTP_HOST": "127.0.0.1",
         "HTTP_PORT": str(port),
         "SEGMENTER": "classical",
+        "WEB_VISITOR_CREDITS": "3",  # about shutting down mid-render, not who gets credits
         "PYTHONPATH": str(ROOT),
     }
     with log.open("ab") as out:

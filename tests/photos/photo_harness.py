@@ -6,7 +6,7 @@ import asyncio
 import io
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from PIL import Image, ImageDraw
@@ -152,20 +152,32 @@ class PhotoBot:
 
 @asynccontextmanager
 async def photo_bot(
-    tmp_path: Path, *, workers: int = 1, db_url: str | None = None, config: Config | None = None, channel: str = "web"
+    tmp_path: Path,
+    *,
+    workers: int = 1,
+    db_url: str | None = None,
+    config: Config | None = None,
+    channel: str = "web",
+    segmenter: str = "classical",
+    models_dir: Path | None = None,
 ) -> AsyncIterator[PhotoBot]:
-    settings = Settings(data_dir=tmp_path / "data", segmenter="classical", render_workers=workers, _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(  # type: ignore[call-arg]
+        data_dir=tmp_path / "data", segmenter=segmenter, models_dir=models_dir, render_workers=workers, _env_file=None
+    )
     url = db_url or f"sqlite+aiosqlite:///{tmp_path / 'photos.sqlite3'}"
     if db_url is None:
         await migrate.upgrade_async(url)
     db = Database(url)
     blobs = BlobStore(settings.data_dir, settings.secret_key("files"))
     queue = MemoryJobQueue(fair_pick(db))
-    services = Services(
-        db=db, limiter=MemoryRateLimiter(), config=config or Config(identity_key=b"k" * 32), blobs=blobs, jobs=queue
-    )
+    chosen = config or Config(identity_key=b"k" * 32)
+    # These tests are about the render pipeline, whatever the channel is called: its users get the gift that
+    # a verified chat brings (who gets credits in the web chat is tests/credits/test_linking.py's subject).
+    chosen = replace(chosen, web_visitor_credits=chosen.signup_credits)
+    services = Services(db=db, limiter=MemoryRateLimiter(), config=chosen, blobs=blobs, jobs=queue)
     collecting = CollectingChannel(name=channel)
     runner = JobRunner(settings, db, blobs, {channel: collecting}, queue.take, queue.enqueue, queued=queue.queued_ids)
+    queue.in_hand = runner.in_flight.copy
     await runner.start()
     try:
         yield PhotoBot(make_dispatcher(services), collecting, runner, services, queue)

@@ -70,7 +70,7 @@ async def test_past_the_pending_cap_refused_without_a_debit_others_still_accepte
         assert "আপনার ৩টি ছবি এখনও তৈরির অপেক্ষায় আছে" in alone and "কোনো ক্রেডিট কাটা হয়নি" in alone
         assert await jobs_of(bot, "cap-a") == 3 and await balance(bot, "cap-a") == 27
         other = await bot.dispatcher.dispatch(bot.photo("cap-b", product_photo()))
-        assert any(isinstance(r, Progress) and "#4 in line" in r.text for r in other)
+        assert any(isinstance(r, Progress) and "#2 in line" in r.text for r in other)  # A1, then B (fair turns)
         assert await jobs_of(bot, "cap-b") == 1 and await balance(bot, "cap-b") == 29
         await assert_no_drift(bot)
 
@@ -84,3 +84,49 @@ async def test_concurrent_photos_of_one_seller_never_pass_the_cap(tmp_path: Path
         assert await jobs_of(bot, "rush") == 3 and refused == 5
         assert await balance(bot, "rush") == 27
         await assert_no_drift(bot)
+
+
+def place(replies: list[object]) -> str:
+    return " ".join(r.text for r in replies if isinstance(r, Progress))
+
+
+async def test_the_place_in_line_is_the_turn_the_fair_rule_gives(tmp_path: Path, db_url: str) -> None:
+    """Issue 14: "#N in line" counted job ids (first in, first out): B, behind A's album of 5, was told #6 and
+    served second. The place is now the turn the queue will really give, in Bengali digits for bn."""
+    async with photo_bot(tmp_path, db_url=db_url, config=fair_config()) as bot:
+        await bot.runner.stop()  # the photos wait, so every place is counted against the same line
+        album = [await bot.dispatcher.dispatch(bot.photo("line-a", product_photo(), album="a5")) for _ in range(5)]
+        assert "#1 in line" in place(album[0])
+        assert "#2 in line" in place(await bot.dispatcher.dispatch(bot.photo("line-b", product_photo())))
+        bengali = place(await bot.dispatcher.dispatch(bot.photo("line-c", product_photo(), lang="bn")))
+        assert "লাইনে আপনি ৩ নম্বরে" in bengali  # A1, B, then C
+        assert "#8 in line" in place(await bot.dispatcher.dispatch(bot.photo("line-a", product_photo())))
+        assert "#4 in line" in place(await bot.dispatcher.dispatch(bot.photo("line-d", product_photo())))
+        await bot.runner.start()
+        await bot.settle(timeout=180)
+        served = [chat for chat, reply in bot.channel.sent if isinstance(reply, Document)]
+        per_job = len(bot.channel.documents("line-d"))
+        jobs_in_order = served[::per_job]
+        assert jobs_in_order[:4] == ["line-a", "line-b", "line-c", "line-d"], jobs_in_order  # as they were told
+        await assert_no_drift(bot)
+
+
+async def test_a_job_taken_but_not_claimed_yet_counts_as_its_sellers_turn(tmp_path: Path, db_url: str) -> None:
+    """Two consumers choose one after the other: the first one's job has left the queue but its claim has not
+    reached the database yet. It counts as A's rendering, so the second consumer serves B, not A again."""
+    async with photo_bot(tmp_path, workers=2, db_url=db_url, config=fair_config()) as bot:
+        await bot.runner.stop()
+        for n in range(3):
+            await bot.dispatcher.dispatch(bot.photo("taken-a", product_photo(colour=(20 * n, 40, 90)), album="t3"))
+        await bot.dispatcher.dispatch(bot.photo("taken-b", product_photo()))
+        in_hand: set[int] = set()
+        bot.queue.in_hand = in_hand.copy  # as the runner's in-flight ids are
+        first = await bot.queue.take()
+        in_hand.add(first)
+        second = await bot.queue.take()
+        async with bot.services.db.transaction() as s:
+            owners = [(await s.get(RenderJob, job)).user_id for job in (first, second)]  # type: ignore[union-attr]
+            a = await users.find(s, Identity("web", "taken-a"))
+            b = await users.find(s, Identity("web", "taken-b"))
+        assert a is not None and b is not None
+        assert owners == [a.id, b.id], "the second consumer served A again"

@@ -194,3 +194,27 @@ def test_unknown_model_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(WeightsError, match="unknown model"):
         fetch_model(tmp_path, "u2net-huge")
+
+
+def test_a_cpu_worker_loads_only_the_onnx_runner(weights: Path) -> None:
+    """Issue 12: a render worker on the CPU holds one copy of the network (onnxruntime's) and never
+    imports torch (the torch library and a second copy of the weights kept ~400 MB of its peak RSS).
+    A fresh process does what bot/render_task does for one photo and reports what it imported."""
+    code = (
+        "import sys; from pathlib import Path; import render\n"
+        "seg = render.load_segmenter('u2netp', Path(sys.argv[1]))\n"
+        "cut = render.cutout(Path(sys.argv[2]).read_bytes(), segmenter=seg)\n"
+        "render.compose_outputs(cut, 'white'); render.compose_outputs(cut, 'transparent')\n"
+        "print(type(seg).__name__, getattr(seg, 'onnx', None) is not None, 'torch' in sys.modules, cut.hard_photo)\n"
+    )
+    photo = ROOT / "tests" / "render" / "real" / "coffee.jpg"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(models_dir()), str(photo)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert out.stdout.split() == ["OnnxU2NetSegmenter", "True", "False", "False"], out.stdout + out.stderr

@@ -8,7 +8,6 @@ observed the way a front observes them: on the visitors' pub/sub channels of the
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
@@ -72,6 +71,8 @@ class ScaleBot:
     visitors: list[str]
     workers: list[Worker] = field(default_factory=list)
     received: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    published: list[bytes] = field(default_factory=list)  # every relay message as Redis carried it
+    results: list[str] = field(default_factory=list)  # the visitor of each message with results, in order
     counter: int = 0
 
     def start_worker(self, *extra: str, env: dict[str, str] | None = None) -> Worker:
@@ -159,10 +160,15 @@ async def _listen(bot: ScaleBot, ready: asyncio.Event) -> None:
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
             if message is None:
                 continue
-            wanted = message["channel"].decode().rsplit(":", 1)[-1]
+            channel = message["channel"].decode()
+            bot.published.append(message["data"])
+            item = bot.relay.open(channel, message["data"])  # sealed for its channel (bot/redis_seal.py)
+            assert item is not None, "a relay message that does not open"
             for visitor in bot.visitors:
-                if bot.relay.visitor_hash(visitor) == wanted:
-                    bot.received[visitor].append(json.loads(message["data"]))
+                if bot.relay.visitor_hash(visitor) == channel.rsplit(":", 1)[-1]:
+                    bot.received[visitor].append(item)
+                    if any(r.get("type") == "document" for r in item.get("replies", [])):
+                        bot.results.append(visitor)
     finally:
         await pubsub.aclose()  # type: ignore[no-untyped-call]
 
@@ -175,6 +181,7 @@ async def scale_bot(
     redeliver_s: float = 60.0,
     lease_s: int = 300,
     signup_credits: int = 3,
+    redis_url: str = REDIS_URL,
 ) -> AsyncIterator[ScaleBot]:
     prefix = f"nxz-test-{uuid.uuid4().hex[:10]}"
     data_dir = tmp_path / "data"
@@ -185,7 +192,7 @@ async def scale_bot(
         "PYTHONPATH": str(REPO),
         "DATA_DIR": str(data_dir),
         "DATABASE_URL": database_url,
-        "REDIS_URL": REDIS_URL,
+        "REDIS_URL": redis_url,
         "REDIS_PREFIX": prefix,
         "FILES_KEY": FILES_KEY,
         "SEGMENTER": "classical",
@@ -193,12 +200,13 @@ async def scale_bot(
         "QUEUE_REDELIVER_SECONDS": str(redeliver_s),
         "JOB_LEASE_SECONDS": str(lease_s),
         "SIGNUP_CREDITS": str(signup_credits),
+        "WEB_VISITOR_CREDITS": str(signup_credits),  # about rendering, not who gets credits
         "LOG_LEVEL": "INFO",
     }
     settings = Settings(  # type: ignore[call-arg]
         data_dir=data_dir,
         database_url=database_url,
-        redis_url=REDIS_URL,
+        redis_url=redis_url,
         redis_prefix=prefix,
         files_key=FILES_KEY,
         segmenter="classical",
@@ -206,13 +214,17 @@ async def scale_bot(
         _env_file=None,
     )
     db = Database(database_url)
-    redis = Redis.from_url(REDIS_URL)
-    queue = RedisJobQueue(REDIS_URL, prefix=prefix, redeliver_after_s=redeliver_s)
+    redis = Redis.from_url(redis_url)
+    queue = RedisJobQueue(redis_url, prefix=prefix, redeliver_after_s=redeliver_s)
     relay = WebChatRelay(redis, prefix=prefix, key=settings.secret_key("webchat-relay"))
     services = Services(
         db=db,
         limiter=MemoryRateLimiter(),
-        config=Config(identity_key=settings.secret_key("identity"), signup_credits=signup_credits),
+        config=Config(
+            identity_key=settings.secret_key("identity"),
+            signup_credits=signup_credits,
+            web_visitor_credits=signup_credits,  # about rendering at scale, not who gets credits
+        ),
         blobs=BlobStore(data_dir, settings.secret_key("files")),
         jobs=queue,
     )
