@@ -5,7 +5,7 @@ referral's id. They could never match a new (hashed) key again, so they only kep
 Downgrading keeps the hashed rows (an older version simply does not recognise them as redeliveries).
 
 Revision ID: e5c2a7d9b3f1
-Revises: d4b8f1a2c6e3
+Revises: e5f1a7c3d9b2
 Create Date: 2026-11-26 18:00:00
 """
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'e5c2a7d9b3f1'
-down_revision: str | None = 'd4b8f1a2c6e3'
+down_revision: str | None = 'e5f1a7c3d9b2'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
