@@ -13,6 +13,7 @@ busy handler (1 ms, 2 ms, ... up to 100 ms a try) while the lock sits free, whic
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,7 +21,10 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+log = logging.getLogger(__name__)
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SCRUB_WAIT_MS = 1_000
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
@@ -97,9 +101,16 @@ class Database:
         if self._writer is None:
             return
         async with self._writer, self.engine.connect() as connection:
-            raw = await connection.get_raw_connection()  # outside any transaction, as a checkpoint must be
-            cursor = await raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
-            await cursor.close()
+            raw = (await connection.get_raw_connection()).driver_connection  # outside any transaction, as it must
+            assert raw is not None
+            # Waiting for another process's readers holds this process's writers up: a second at most.
+            await (await raw.execute(f"PRAGMA busy_timeout={SCRUB_WAIT_MS}")).close()
+            try:
+                await (await raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")).close()
+            except Exception as error:  # busy: the next checkpoints get there
+                log.warning("after an erasure the write-ahead log was not truncated (%s)", type(error).__name__)
+            finally:
+                await (await raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")).close()
 
     async def dispose(self) -> None:
         await self.engine.dispose()
