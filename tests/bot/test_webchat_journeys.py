@@ -194,6 +194,36 @@ async def test_a_result_kept_while_the_stream_was_down_shows_after_a_later_answe
     await context.close()
 
 
+async def test_a_stream_a_proxy_refused_during_a_restart_is_opened_again(server: Server, browser: Any) -> None:
+    """An error page instead of the stream (a proxy's 502 while the app restarts) makes the browser give the
+    stream up for good; the page opens a new one, from where it was, and gets what it missed."""
+    context, page, visitor = await _phone(browser, server)
+    assert server.app is not None
+    chat = server.app.channel("web")
+    assert isinstance(chat, WebChat)
+    refused: list[str] = []
+
+    async def bad_gateway(route: Any) -> None:
+        refused.append(route.request.url)
+        await route.fulfill(status=502, body="Bad Gateway")
+
+    await page.route("**/webchat/events*", bad_gateway)
+    await page.evaluate("() => fetch('/webchat/history')")  # the page is settled before the stream drops
+    await server.drop_streams()
+    await page.wait_for_selector("#status >> text=Connection lost")
+    await chat.send(web_id(server.app, visitor), [Text(text="Your photo is ready (sent during the restart)")])
+    for _ in range(100):  # the browser's own reconnect met the error page: it has given that stream up
+        if refused:
+            break
+        await asyncio.sleep(0.1)
+    assert refused
+    await page.unroute("**/webchat/events*")
+    await page.wait_for_selector(".msg.bot >> text=sent during the restart", timeout=15_000)
+    await page.wait_for_function("() => document.querySelector('#status').textContent == ''")
+    assert await page.locator(".msg.bot >> text=sent during the restart").count() == 1
+    await context.close()
+
+
 async def test_gallery_zip_history_thumbnails_and_a_queue_of_photos(
     server: Server, browser: Any, tmp_path: Path
 ) -> None:
