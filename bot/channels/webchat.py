@@ -8,8 +8,8 @@ answer is kept with that id, so a retried POST gets the first answer back and is
 charged) twice. Replies produced later (render results) are kept the same way; the page's event stream
 (Server-Sent Events) starts with every turn kept after the last one the page has and then follows new ones,
 so a page that was away, or whose connection dropped, misses nothing (see `events`). A turn itself is not
-pushed (its page has the POST's answer; another tab gets it with the next push): that read per message cost
-more than a quarter of a message's time (bench/webchat_turns.py). A turn's place is taken
+pushed (its page has the POST's answer; another tab gets it with the next push): reading it back cost about a
+quarter of a message's time (bench/webchat_turns.py). A turn's place is taken
 before its message is handled, so what the handling pushes meanwhile comes after it.
 Everything kept lives in the database and the blob store (bot/channels/webchat_store.py), so a restart
 or another front process serves the same conversation and files.
