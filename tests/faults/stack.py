@@ -304,7 +304,8 @@ async def stack(
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))},
-        "PYTHONPATH": str(REPO),
+        # The repository first; then whatever the caller had (wheels unpacked beside a system Python).
+        "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]),
         "DATA_DIR": str(tmp / "data"),
         "DATABASE_URL": database_url,
         "HTTP_HOST": "127.0.0.1",
