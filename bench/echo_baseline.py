@@ -125,6 +125,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         echo_port, front_port = free_port(), free_port()
         base_env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "REDIS_", "DATABASE_"))}
+        python_path = os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
         echo = subprocess.Popen(  # noqa: ASYNC220 (started once, before the clock)
             [sys.executable, "-c", ECHO_BOT],
             env={**base_env, "API": emulator.url, "TOKEN": TOKEN, "SECRET": SECRET, "PORT": str(echo_port),
@@ -140,7 +141,7 @@ async def main() -> None:
             front = subprocess.Popen(  # noqa: ASYNC220
                 [sys.executable, *profiled(args.profile), "-m", "bot", "run"],
                 cwd=tmp,
-                env={**base_env, "PYTHONPATH": str(REPO), "DATA_DIR": str(Path(tmp) / "data"),
+                env={**base_env, "PYTHONPATH": python_path, "DATA_DIR": str(Path(tmp) / "data"),
                      "HTTP_PORT": str(front_port), "PUBLIC_BASE_URL": f"http://127.0.0.1:{front_port}",
                      "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE": emulator.url, "TELEGRAM_MODE": "webhook",
                      "TELEGRAM_WEBHOOK_SECRET": SECRET, "LOG_LEVEL": "WARNING",

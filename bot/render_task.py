@@ -47,10 +47,16 @@ def _render_photo(
 
 
 def _pixels_only(data: bytes) -> tuple[str, bytes]:
-    """The privacy policy promises stored uploads keep no EXIF/GPS: keep the pixels, drop everything else."""
+    """The privacy policy promises stored uploads keep no EXIF/GPS: keep the pixels, drop everything else.
+    A JPEG loses its metadata without a decode (render/strip.py); anything else, or a JPEG whose EXIF turns
+    it, is decoded and encoded again."""
     import io
 
     import render
+    from render.strip import strip_jpeg
+
+    if (stripped := strip_jpeg(data)) is not None:
+        return "image/jpeg", stripped
 
     image = render.decode(data)
     out = io.BytesIO()

@@ -105,7 +105,7 @@ async def join(event: Inbound, ctx: Context, typed: str) -> list[Reply]:
     )
     user = await ctx.session.get(User, keep)
     assert user is not None
-    ctx.user = user
+    ctx.user, ctx.locale = user, user.locale  # from here on, the joined account's language
     joined = await links.identities(ctx.session, keep)
     log.info("accounts %d and %d joined (%d identities)", keep, fold, len(joined))
     channels = ", ".join(dict.fromkeys(CHANNEL_NAMES[i.channel] for i in joined))

@@ -158,15 +158,22 @@ async def refund(
     reference: str = "",
     kind: EntryKind = EntryKind.REFUND,
 ) -> bool:
-    """Give back what the debit `debit_key` took, at most once (`key`). False if nothing to refund."""
-    taken = await session.scalar(
-        select(col(LedgerEntry.delta)).where(
-            col(LedgerEntry.idempotency_key) == debit_key, col(LedgerEntry.user_id) == user_id
+    """Give back what the debit `debit_key` took, at most once (`key`). False if nothing to refund.
+
+    The credit goes to the account that holds the debit now: `user_id` is who the caller loaded (a render
+    job's owner when it was claimed), and the account may have been joined into another since (a /link while
+    the photo rendered, storage/links.py). An erased account's debit is refunded to nobody."""
+    found = (
+        await session.execute(
+            select(col(LedgerEntry.delta), col(LedgerEntry.user_id)).where(
+                col(LedgerEntry.idempotency_key) == debit_key
+            )
         )
-    )
-    if not taken:
+    ).first()
+    if found is None or not found[0] or found[1] is None:
         return False
-    return await credit(session, user_id, -int(taken), kind=kind, key=key, reference=reference)
+    owner = int(found[1])
+    return await credit(session, owner, -int(found[0]), kind=kind, key=key, reference=reference)
 
 
 async def move_balance(session: AsyncSession, source: int, target: int) -> None:

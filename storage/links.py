@@ -121,6 +121,7 @@ async def merge(session: AsyncSession, keep: int, fold: int, *, fold_is_new: boo
     returned = 0
     if fold_is_new and await _got_signup(session, keep) and await _got_signup(session, fold):
         returned = await _signup_amount(session, fold)
+    await _hand_over_language(session, keep, fold)
     keep_opt_in = await privacy.training_opt_in(session, keep)
     fold_opt_in = await privacy.training_opt_in(session, fold)
     await ledger.move_balance(session, fold, keep)
@@ -143,6 +144,15 @@ async def merge(session: AsyncSession, keep: int, fold: int, *, fold_is_new: boo
     if keep_opt_in != fold_opt_in:  # one said no to training: the joined account says no
         await privacy.set_training_consent(session, keep, False, policy_version)
     return Merged(keep, await ledger.balance(session, keep), returned)
+
+
+async def _hand_over_language(session: AsyncSession, keep: int, fold: int) -> None:
+    """A language the seller chose (/lang) in the joining account wins over one the staying account only
+    guessed from a platform's hint."""
+    kept, folded = await session.get(User, keep), await session.get(User, fold)
+    if kept is not None and folded is not None and folded.locale_chosen and not kept.locale_chosen:
+        kept.locale, kept.locale_chosen = folded.locale, True
+        session.add(kept)
 
 
 async def unlink(session: AsyncSession, user_id: int, identity: Identity) -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 from bot.errors import OperatorError
 
 MAX_DAYS = 3660
-GRANTED_KINDS = ("signup", "grant", "redeem")
+GRANTED_KINDS = ("signup", "grant", "redeem", "link")  # link: a second welcome gift handed back (negative)
 ERASED = "erased"  # renders of users erased since, known from their de-identified debits
 
 

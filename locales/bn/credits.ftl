@@ -12,6 +12,7 @@ credits-entry = • { $date }: { $kind ->
         [purchase_refund] −{ $amount } কেনা ক্রেডিট ফেরত
         [not_right] +{ $amount } ঠিক না হওয়া ছবির ক্রেডিট ফেরত
         [doubtful] +{ $amount } কঠিন ছবি, ক্রেডিট কাটা হয়নি
+        [link] −{ $amount } দ্বিতীয় স্বাগতম উপহার ফেরত (চ্যাট যুক্ত করা হয়েছে)
        *[debit] −{ $amount } ছবি তৈরি
     }
 credits-get-more = আরও লাগবে? /buy লিখে প্যাক কিনুন।{ $more }

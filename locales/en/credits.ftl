@@ -18,6 +18,7 @@ credits-entry = • { $date }: { $kind ->
         [purchase_refund] −{ $amount } refunded purchase
         [not_right] +{ $amount } returned for a result that was not right
         [doubtful] +{ $amount } back for a hard photo (not charged)
+        [link] −{ $amount } second welcome gift returned (chats joined)
        *[debit] −{ $amount } photo rendered
     }
 credits-get-more = Need more? Buy a pack with /buy.{ $more }

@@ -154,3 +154,23 @@ async def test_wrong_link_codes_are_limited(services: Services) -> None:
     answers = [await say(dispatcher, inbound(f"link WRONG{n:03d}", user="7006")) for n in range(7)]
     assert all("not valid" in a for a in answers[:5])
     assert "Too many wrong link codes" in answers[5] and "Too many" in answers[6]
+
+
+async def test_a_refund_after_a_join_reaches_the_joined_account(services: Services) -> None:
+    """A photo debited before its seller's chats were joined fails after: the credit comes back to the account
+    that holds the debit now, not to the id the render job was claimed with (which no longer exists)."""
+    dispatcher = make_dispatcher(services)
+    await say(dispatcher, inbound("/start", user="7010"))
+    await say(dispatcher, inbound("hi", user="8801711000010", channel=WHATSAPP))
+    async with services.db.transaction() as session:
+        whatsapp = await users.find(session, Identity("whatsapp", "8801711000010"))
+        assert whatsapp is not None and whatsapp.id is not None
+        folded_id = whatsapp.id
+        assert await ledger.debit(session, folded_id, 1, key="job:4242:debit", reference="render")
+    code = code_in(await say(dispatcher, inbound("/link", user="7010")))
+    await say(dispatcher, inbound(f"link {code}", user="8801711000010", channel=WHATSAPP))
+    assert await balance_of(services, TELEGRAM, "7010") == 5
+    async with services.db.transaction() as session:
+        assert await ledger.refund(session, folded_id, debit_key="job:4242:debit", key="job:4242:refund")
+    assert await balance_of(services, TELEGRAM, "7010") == 6
+    await no_drift(services)

@@ -304,7 +304,8 @@ async def stack(
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))},
-        "PYTHONPATH": str(REPO),
+        # The repository first; then whatever the caller had (wheels unpacked beside a system Python).
+        "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]),
         "DATA_DIR": str(tmp / "data"),
         "DATABASE_URL": database_url,
         "HTTP_HOST": "127.0.0.1",
@@ -327,6 +328,7 @@ async def stack(
         "RENDER_WORKERS": str(render_workers),
         "SIGNUP_CREDITS": str(signup_credits),
         "WEB_VISITOR_CREDITS": str(signup_credits),  # about rendering, not who gets credits
+        "WEB_NEW_VISITORS_PER_HOUR": "100000",  # every web visitor of the harness comes from 127.0.0.1
         "QUEUE_REDELIVER_SECONDS": str(redeliver_s),
         "JOB_LEASE_SECONDS": str(lease_s),
         "LOG_LEVEL": os.environ.get("STACK_LOG_LEVEL", "WARNING"),
