@@ -2,9 +2,9 @@
 
 The abuser's client drops its cookie on every request (each message is a new visitor), asks for credits,
 guesses giveaway codes, redeems a real code, and guesses link codes; then, as a visitor that kept its cookie,
-guesses link codes. The app runs with the default settings (`WEB_VISITOR_CREDITS=0`, `WEB_NEW_VISITORS_PER_HOUR`
-60); every limit is per hour, so what one run of `--requests` obtains is what an hour gives. Prints numbers,
-asserts nothing.
+guesses link codes. The app runs as wherever a platform channel runs (`WEB_VISITOR_CREDITS` 0,
+`WEB_NEW_VISITORS_PER_HOUR` 60); every limit is per hour, so what one run of `--requests` obtains is what
+an hour gives. Prints numbers, asserts nothing.
 
     .venv/bin/python bench/abuse.py [--requests 200]
 """
@@ -36,7 +36,8 @@ async def main() -> None:
     args = parser.parse_args()
     print(load_average())
     with tempfile.TemporaryDirectory() as folder:
-        settings = Settings(data_dir=Path(folder), http_port=0, _env_file=None)  # type: ignore[call-arg]
+        # As wherever a platform channel runs: a new cookie gets no credits (WEB_VISITOR_CREDITS unset = 0 there).
+        settings = Settings(data_dir=Path(folder), http_port=0, web_visitor_credits=0, _env_file=None)  # type: ignore[call-arg]
         app = app_module.create_app(settings)
         await app_module.start(app)
         try:

@@ -46,7 +46,7 @@ STOP_GRACE_S = 30.0
 def handler_config(settings: Settings) -> Config:
     return Config(
         signup_credits=settings.signup_credits,
-        web_visitor_credits=settings.web_visitor_credits,
+        web_visitor_credits=settings.web_gift,
         render_cost=settings.render_cost,
         max_pending_per_user=settings.max_pending_per_user,
         max_queue_depth=settings.max_queue_depth,

@@ -55,9 +55,10 @@ class Settings(BaseSettings):
     files_key: str = ""
 
     signup_credits: int = Field(default=3, ge=0, le=1000)
-    # Credits for an anonymous web visitor (anyone with a new cookie): 0, the gift comes by joining a
-    # verified chat. A deployment running only the web chat (a trial) may give some, knowing anyone can ask.
-    web_visitor_credits: int = Field(default=0, ge=0, le=1000)
+    # Credits for an anonymous web visitor (anyone with a new cookie). Unset: none where a platform channel
+    # runs (the gift comes by joining a verified chat), SIGNUP_CREDITS where the web chat is the only one
+    # (nothing to join: a trial; bounded by WEB_NEW_VISITORS_PER_HOUR). See `web_gift`.
+    web_visitor_credits: int | None = Field(default=None, ge=0, le=1000)
     render_cost: int = Field(default=1, ge=0, le=1000)
     # Fairness (issue 14): one seller's photos waiting or rendering at once; past it, "wait for these first".
     max_pending_per_user: int = Field(default=20, ge=1, le=10000)
@@ -226,6 +227,14 @@ class Settings(BaseSettings):
     @property
     def messenger_enabled(self) -> bool:
         return bool(self.messenger_page_access_token)
+
+    @property
+    def web_gift(self) -> int:
+        """What an anonymous web visitor gets (WEB_VISITOR_CREDITS, or its default as above)."""
+        if self.web_visitor_credits is not None:
+            return self.web_visitor_credits
+        verified = self.telegram_enabled or self.whatsapp_enabled or self.messenger_enabled
+        return 0 if verified else self.signup_credits
 
     @property
     def log_secrets(self) -> tuple[str, ...]:

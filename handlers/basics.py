@@ -36,7 +36,7 @@ async def welcome(ctx: Context, balance: int, *, offer: bool = True) -> str:
     An anonymous web visitor is told how to get the welcome gift (`offer`: unless joining is under way)."""
     source = "gift" if balance > 0 and await ledger.all_given(ctx.session, ctx.user_id) else "balance"
     text = ctx.t("welcome", credits=balance, source=source, more=contacts.block(ctx, "page-codes", "video"))
-    if offer and not await linking.is_verified(ctx):
+    if offer and linking.can_join(ctx.config) and not await linking.is_verified(ctx):
         text += "\n\n" + await linking.offer(ctx)
     return text
 

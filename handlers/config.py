@@ -11,7 +11,7 @@ from storage.payments import Pack
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     signup_credits: int = 3
-    web_visitor_credits: int = 0  # an anonymous web visitor's gift (WEB_VISITOR_CREDITS): none by default
+    web_visitor_credits: int = 0  # an anonymous web visitor's gift (Settings.web_gift)
     render_cost: int = 1
     max_pending_per_user: int = 20  # one seller's unfinished jobs (MAX_PENDING_PER_USER)
     max_queue_depth: int = 2000  # everyone's unfinished jobs: protects the machine (MAX_QUEUE_DEPTH)

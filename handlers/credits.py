@@ -55,7 +55,8 @@ async def redeem(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
 async def redeem_code(event: Inbound, ctx: Context, typed: str) -> list[Reply]:
     """Shared by /redeem and the deep links (t.me ?start=, m.me ?ref=, wa.me prefilled text)."""
     if not await linking.is_verified(ctx):  # a new cookie is free: codes go to people a platform vouches for
-        return [Text(text=ctx.t("redeem-verify-first") + "\n\n" + await linking.offer(ctx))]
+        offer = await linking.offer(ctx) if linking.can_join(ctx.config) else ""
+        return [Text(text="\n\n".join(filter(None, [ctx.t("redeem-verify-first"), offer])))]
     failure_keys = guesses.limits(FAILED_REDEEMS_KEY, ctx, event)
     if await guesses.exceeded(ctx, failure_keys):
         return [Text(text=ctx.t("redeem-too-many"))]

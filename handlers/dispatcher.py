@@ -40,7 +40,7 @@ Fallback = Callable[[Inbound, Context, str], Awaitable[list[Reply]]]
 
 def gift_for(config: Config, channel: str) -> int:
     """Sign-up credits come with an identity a platform vouches for. A web visitor is anyone (a new cookie is
-    free), so it gets `web_visitor_credits` (none unless the operator says so) and the real gift only by
+    free), so it gets `web_visitor_credits` (none where a platform runs) and the real gift only by
     joining a verified chat (handlers/linking.py)."""
     return config.web_visitor_credits if channel == "web" else config.signup_credits
 

@@ -51,6 +51,11 @@ def addresses(
     return found
 
 
+def can_join(config: Config) -> bool:
+    """Whether this deployment runs a chat a web visitor could join (else no offer is made)."""
+    return bool(deep_links(config, "", ""))
+
+
 async def is_verified(ctx: Context) -> bool:
     """Whether a platform vouches for this account: any of its identities is not the web chat's."""
     if ctx.user.channel != "web":

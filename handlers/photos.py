@@ -96,7 +96,7 @@ def _check_media(media: MediaRef) -> None:
 
 async def _how_to_get_more(ctx: Context) -> str:
     found = contacts.block(ctx, "page-codes", "upgrade")
-    if await linking.is_verified(ctx):
+    if not linking.can_join(ctx.config) or await linking.is_verified(ctx):
         return found
     return "\n" + ctx.t("link-hint", credits=ctx.config.signup_credits) + found
 

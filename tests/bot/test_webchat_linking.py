@@ -16,6 +16,7 @@ from bot.settings import Settings
 from handlers import codes
 from storage import giveaways, ledger
 from storage.models import User
+from tests.emulators.telegram_api import TOKEN
 
 CHAT = 5550777
 
@@ -36,7 +37,11 @@ async def post_message(base: str, text: str, cookie: str = "", **headers: str) -
 
 async def test_a_client_that_drops_its_cookie_gets_nothing(tmp_path: Path) -> None:
     settings = Settings(  # type: ignore[call-arg]
-        data_dir=tmp_path / "data", http_port=0, web_new_visitors_per_hour=12, _env_file=None
+        data_dir=tmp_path / "data",
+        http_port=0,
+        web_new_visitors_per_hour=12,
+        web_visitor_credits=0,  # as wherever a platform channel runs (test_web_gift_defaults)
+        _env_file=None,
     )
     async with running_web(settings) as (app, base):
         async with app.db.transaction() as session:
@@ -73,3 +78,15 @@ async def running_web(settings: Settings) -> AsyncIterator[tuple[app_module.App,
         yield app, f"http://127.0.0.1:{app.port}"
     finally:
         await app_module.stop(app)
+
+
+def test_web_gift_defaults() -> None:
+    """No gift for a cookie where a verified chat can be joined; the sign-up gift where the web chat is alone."""
+
+    def gift(**values: object) -> int:
+        return Settings(signup_credits=4, _env_file=None, **values).web_gift  # type: ignore[arg-type]
+
+    assert gift() == 4
+    assert gift(telegram_bot_token=TOKEN) == 0
+    assert gift(messenger_page_access_token="t", messenger_app_secret="s", messenger_verify_token="v") == 0
+    assert gift(telegram_bot_token=TOKEN, web_visitor_credits=2) == 2

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from handlers import codes
+from handlers.config import Config
 from handlers.context import Services
 from handlers.model import Channel
 from handlers.privacy import CONFIRM
@@ -15,6 +18,17 @@ from tests.conftest import inbound
 from tests.helpers import make_dispatcher, say
 
 TELEGRAM, WHATSAPP, WEB = Channel.TELEGRAM, Channel.WHATSAPP, Channel.WEB
+
+
+@pytest.fixture
+def config() -> Config:
+    """A deployment with Telegram and WhatsApp beside the web chat: there is a verified chat to join."""
+    return Config(
+        signup_credits=3,
+        identity_key=b"k" * 32,
+        telegram_bot_username="NexorazTestBot",
+        whatsapp_display_number="+880 1711-000000",
+    )
 
 
 def code_in(text: str) -> str:
