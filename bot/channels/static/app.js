@@ -13,7 +13,8 @@ let caughtUp = 0;
 const outbox = [];
 let sending = false;
 let stick = true;  // follow new messages while the seller is at the bottom; not after they scroll up
-log.addEventListener("scroll", () => { stick = nearBottom(); });
+let ownScroll = false;  // the scroll event of our own toBottom(): content may have grown before it is handled
+log.addEventListener("scroll", () => { if (!ownScroll) stick = nearBottom(); });
 
 function newId() {
   const bytes = new Uint8Array(12);
@@ -43,7 +44,13 @@ function appendText(parent, value) {
 }
 
 function nearBottom() { return log.scrollHeight - log.scrollTop - log.clientHeight < 120; }
-function toBottom() { log.scrollTop = log.scrollHeight; }
+function toBottom() {
+  // Scroll events are dispatched before the next frame's callbacks: until then, a scroll is ours, and a
+  // picture or message that grew the log meanwhile does not make it look as if the seller scrolled up.
+  ownScroll = true;
+  log.scrollTop = log.scrollHeight;
+  requestAnimationFrame(() => { ownScroll = false; });
+}
 
 function bubble(who) { return el("div", "msg " + who, log); }
 
@@ -308,7 +315,7 @@ function listen() {
     const follow = nearBottom();
     drawEntry(item);
     if (item.entry) caughtUp = Math.max(caughtUp, item.entry);
-    if (follow || (item.replies || []).some((r) => r.type === "document")) toBottom();
+    if (stick || follow || (item.replies || []).some((r) => r.type === "document")) toBottom();
   };
   source.onerror = () => {
     status.textContent = S.offline;
