@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -33,7 +33,7 @@ from storage.models import (
     User,
     WebChatEntry,
 )
-from storage.sql import insert_ignore
+from storage.sql import affected, insert_ignore
 from storage.types import utcnow
 from storage.users import Identity
 
@@ -78,6 +78,11 @@ async def take_code(session: AsyncSession, code: str, key: bytes) -> int | None:
         return None
     await session.execute(delete(LinkCode).where(col(LinkCode.code_hash) == hashed))
     return found.user_id if found.expires_at > utcnow() else None
+
+
+async def forget_expired(session: AsyncSession, now: datetime) -> int:
+    """Codes nobody used in time (every anonymous web visitor is offered one): removed by the hourly purge."""
+    return affected(await session.execute(delete(LinkCode).where(col(LinkCode.expires_at) <= now)))
 
 
 async def identities(session: AsyncSession, user_id: int) -> list[Identity]:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_, select
 from sqlmodel import col
 
-from storage import events, webchat
+from storage import events, links, webchat
 from storage.blobs import BlobStore
 from storage.db import Database
 from storage.models import StoredFile
@@ -34,11 +34,12 @@ class PurgeCounts:
     outputs: int = 0
     orphans: int = 0
     events: int = 0
+    link_codes: int = 0
 
     def __str__(self) -> str:
         return (
             f"{self.uploads} uploads, {self.outputs} outputs/cutouts, {self.orphans} orphan blobs, "
-            f"{self.events} processed-event records"
+            f"{self.events} processed-event records, {self.link_codes} expired link codes"
         )
 
 
@@ -61,7 +62,10 @@ async def purge(
     orphans = await _sweep_orphans(db, blobs)
     async with db.transaction() as session:  # past every platform's redelivery window
         forgotten = await events.forget_older_than(session, events.KEEP_DAYS, now=now)
-    counts = PurgeCounts(uploads=uploads, outputs=len(rows) - uploads, orphans=orphans, events=forgotten)
+        codes = await links.forget_expired(session, now)
+    counts = PurgeCounts(
+        uploads=uploads, outputs=len(rows) - uploads, orphans=orphans, events=forgotten, link_codes=codes
+    )
     log.info("retention purge: %s", counts)
     return counts
 

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import update
 
 from handlers import codes
 from handlers.config import Config
@@ -13,6 +15,7 @@ from handlers.context import Services
 from handlers.model import Channel
 from handlers.privacy import CONFIRM
 from storage import export, giveaways, ledger, links, users
+from storage.models import LinkCode
 from storage.users import Identity
 from tests.conftest import inbound
 from tests.helpers import make_dispatcher, say
@@ -188,3 +191,23 @@ async def test_a_refund_after_a_join_reaches_the_joined_account(services: Servic
         assert await ledger.refund(session, folded_id, debit_key="job:4242:debit", key="job:4242:refund")
     assert await balance_of(services, TELEGRAM, "7010") == 6
     await no_drift(services)
+
+
+async def test_an_expired_code_is_refused_and_purged(services: Services) -> None:
+    dispatcher = make_dispatcher(services)
+    await say(dispatcher, inbound("/start", user="7011"))
+    code = code_in(await say(dispatcher, inbound("/link", user="7011")))
+    later = datetime.now(UTC) + links.CODE_TTL + timedelta(seconds=1)
+    async with services.db.transaction() as session:
+        assert await links.forget_expired(session, datetime.now(UTC)) == 0  # still live: kept
+        assert await links.forget_expired(session, later) == 1
+    refused = await say(dispatcher, inbound(f"link {code}", user="8801711000011", channel=WHATSAPP))
+    assert "not valid or has expired" in refused
+    async with services.db.transaction() as session:
+        key = services.config.identity_key
+        assert await links.take_code(session, code, key) is None
+        fresh = await links.issue_code(session, 1, key)
+    async with services.db.transaction() as session:  # issued "15 minutes ago": presented too late
+        await session.execute(update(LinkCode).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    late = await say(dispatcher, inbound(f"link {fresh}", user="8801711000012", channel=WHATSAPP))
+    assert "not valid or has expired" in late
