@@ -33,7 +33,8 @@ from tests.photos.photo_harness import product_photo
 
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[tuple[app_module.App, str]]:
-    settings = Settings(data_dir=tmp_path / "data", http_port=0, _env_file=None)  # type: ignore[call-arg]
+    # No credits: these tests are about the order of turns, and a render's own result would race into them.
+    settings = Settings(data_dir=tmp_path / "data", http_port=0, web_visitor_credits=0, _env_file=None)  # type: ignore[call-arg]
     app = app_module.create_app(settings)
     await app_module.start(app)
     try:

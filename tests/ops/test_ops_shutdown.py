@@ -85,7 +85,8 @@ def results_in(events: list[dict[str, Any]]) -> int:
     return sum(
         1
         for e in events
-        if e.get("type") == "replies" and any(r.get("type") in RESULT_TYPES for r in e.get("replies", []))
+        # Each streamed event is a kept turn of the conversation (`{"me", "replies", "entry"}`).
+        if any(r.get("type") in RESULT_TYPES for r in e.get("replies", []))
     )
 
 

@@ -42,7 +42,11 @@ async def test_one_sellers_ten_photos_do_not_delay_another_seller(tmp_path: Path
         per_job = bot.results.count("album-a") // 10
         assert per_job >= 1 and bot.results.count("single-b") == per_job
         a_before_b = bot.results[: bot.results.index("single-b")].count("album-a") // per_job
-        assert a_before_b <= 1, f"{a_before_b} of A's 10 jobs went before B's one"  # first in, first out: 10
+        # B's job is taken first or second. With two workers, what is delivered before it also depends on how long
+        # each render takes on a loaded machine (A's next photos can finish while B's renders): a few, where first
+        # in, first out would give 9 or 10.
+        bound = 1 if workers == 1 else 4
+        assert a_before_b <= bound, f"{a_before_b} of A's 10 jobs went before B's one"
         assert await bot.balance("album-a") == 2 and await bot.balance("single-b") == 11
         assert await bot.drift() == []
         assert await bot.queue.refresh_depth() == 0
