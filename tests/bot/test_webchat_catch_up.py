@@ -27,7 +27,7 @@ from storage import webchat as entries
 from storage.db import Database
 from storage.models import WebChatEntry
 from storage.users import Identity
-from tests.bot.webchat_harness import web_id
+from tests.bot.webchat_harness import served_app, web_id
 from tests.photos.photo_harness import product_photo
 
 
@@ -35,12 +35,8 @@ from tests.photos.photo_harness import product_photo
 async def served(tmp_path: Path) -> AsyncIterator[tuple[app_module.App, str]]:
     # No credits: these tests are about the order of turns, and a render's own result would race into them.
     settings = Settings(data_dir=tmp_path / "data", http_port=0, web_visitor_credits=0, _env_file=None)  # type: ignore[call-arg]
-    app = app_module.create_app(settings)
-    await app_module.start(app)
-    try:
-        yield app, f"http://127.0.0.1:{app.port}"
-    finally:
-        await app_module.stop(app)
+    async with served_app(settings) as served:
+        yield served
 
 
 async def _events(stream: aiohttp.ClientResponse, wanted: Callable[[list[dict[str, Any]]], bool]) -> list[Any]:

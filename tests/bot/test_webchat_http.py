@@ -13,18 +13,14 @@ import pytest
 from bot import app as app_module
 from bot.settings import Settings
 from handlers.model import Document, Text
-from tests.bot.webchat_harness import web_id
+from tests.bot.webchat_harness import served_app, web_id
 
 
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[tuple[app_module.App, str]]:
     settings = Settings(data_dir=tmp_path / "data", http_port=0, _env_file=None)  # type: ignore[call-arg]
-    app = app_module.create_app(settings)
-    await app_module.start(app)
-    try:
-        yield app, f"http://127.0.0.1:{app.port}"
-    finally:
-        await app_module.stop(app)
+    async with served_app(settings) as served:
+        yield served
 
 
 async def test_healthz(served: tuple[app_module.App, str]) -> None:

@@ -5,17 +5,15 @@ web chat to Telegram, is in tests/telegram/test_telegram_linking.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
 
-from bot import app as app_module
 from bot.settings import Settings
 from handlers import codes
 from storage import giveaways, ledger
 from storage.models import User
+from tests.bot.webchat_harness import served_app
 from tests.emulators.telegram_api import TOKEN
 
 CHAT = 5550777
@@ -43,7 +41,7 @@ async def test_a_client_that_drops_its_cookie_gets_nothing(tmp_path: Path) -> No
         web_visitor_credits=0,  # as wherever a platform channel runs (test_web_gift_defaults)
         _env_file=None,
     )
-    async with running_web(settings) as (app, base):
+    async with served_app(settings) as (app, base):
         async with app.db.transaction() as session:
             key = app.services.config.identity_key
             await giveaways.create(
@@ -68,16 +66,6 @@ async def test_a_client_that_drops_its_cookie_gets_nothing(tmp_path: Path) -> No
             (giveaway,) = await giveaways.listing(session)
             assert giveaway.uses == 0
             assert await ledger.drift(session) == []
-
-
-@asynccontextmanager
-async def running_web(settings: Settings) -> AsyncIterator[tuple[app_module.App, str]]:
-    app = app_module.create_app(settings)
-    await app_module.start(app)
-    try:
-        yield app, f"http://127.0.0.1:{app.port}"
-    finally:
-        await app_module.stop(app)
 
 
 def test_web_gift_defaults() -> None:

@@ -6,6 +6,7 @@ import io
 import os
 import shutil
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,17 @@ class Server:
             user = await users.find(session, Identity("web", web_id(self.app, cookie)))
             assert user is not None and user.id is not None
             return await ledger.balance(session, user.id)
+
+
+@asynccontextmanager
+async def served_app(settings: Settings) -> AsyncIterator[tuple[app_module.App, str]]:
+    """`run`'s whole app on loopback with these settings: (app, base address); stopped afterwards."""
+    app = app_module.create_app(settings)
+    await app_module.start(app)
+    try:
+        yield app, f"http://127.0.0.1:{app.port}"
+    finally:
+        await app_module.stop(app)
 
 
 def web_id(app: app_module.App, cookie: str) -> str:
