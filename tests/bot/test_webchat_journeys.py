@@ -102,8 +102,14 @@ async def test_results_survive_reload_closed_tab_and_restart_with_light_previews
     server: Server, browser: Any, tmp_path: Path
 ) -> None:
     context, page, visitor = await _phone(browser, server, BENGALI)
+    # Upload progress while the 12 MP photo goes up. On a quiet machine the upload can finish (and its bar go)
+    # before a poll sees it, so the page records every bar it draws.
+    await page.evaluate(
+        """() => new MutationObserver(() => { if (document.querySelector('.msg.me .bar')) window.sawBar = true; })
+                 .observe(document.body, {childList: true, subtree: true})"""
+    )
     await page.set_input_files("#file", await _photo_file(tmp_path, "big.jpg", camera_photo()))
-    await page.wait_for_selector(".msg.me .bar")  # upload progress while the 12 MP photo goes up
+    await page.wait_for_function("() => window.sawBar === true")
     await page.wait_for_selector(".msg.bot >> text=/লাইনে|কাজ চলছে/")
     await page.close()  # the seller leaves while it renders: the result must wait for them
     for _ in range(180):
