@@ -39,24 +39,27 @@ def job_row(user_id: int, state: str, attempts: int) -> dict[str, object]:
     }
 
 
+async def seed(db: Database, users: int, done: int, queued: int) -> list[int]:
+    """`users` sellers with `done` delivered jobs each, and `queued` waiting jobs, half of them one seller's:
+    the waiting jobs' ids, oldest first."""
+    async with db.transaction() as s:
+        await s.execute(insert(User), [{"channel": "web", "external_id": f"u{n}"} for n in range(users)])
+        ids = [int(i) for i in (await s.execute(select(col(User.id)))).scalars()]
+        await s.execute(insert(RenderJob), [job_row(u, jobs.DELIVERED, 1) for u in ids for _ in range(done)])
+        abuser = [job_row(ids[0], jobs.ACCEPTED, 0) for _ in range(queued // 2)]
+        others = [job_row(ids[1 + n % (users - 1)], jobs.ACCEPTED, 0) for n in range(queued - len(abuser))]
+        await s.execute(insert(RenderJob), abuser + others)
+        waiting = select(col(RenderJob.id)).where(col(RenderJob.state) == jobs.ACCEPTED).order_by(col(RenderJob.id))
+        return [int(i) for i in (await s.execute(waiting)).scalars()]
+
+
 async def main(users: int, done: int, queued: int, rendering: int, picks: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'fair.sqlite3'}"
         await migrate.upgrade_async(url)
         db = Database(url)
+        candidates = await seed(db, users, done, queued)
         async with db.transaction() as s:
-            await s.execute(insert(User), [{"channel": "web", "external_id": f"u{n}"} for n in range(users)])
-            ids = [int(i) for i in (await s.execute(select(col(User.id)))).scalars()]
-            await s.execute(insert(RenderJob), [job_row(u, jobs.DELIVERED, 1) for u in ids for _ in range(done)])
-            abuser = [job_row(ids[0], jobs.ACCEPTED, 0) for _ in range(queued // 2)]
-            others = [job_row(ids[1 + n % (users - 1)], jobs.ACCEPTED, 0) for n in range(queued - len(abuser))]
-            await s.execute(insert(RenderJob), abuser + others)
-            candidates = [
-                int(i)
-                for i in (
-                    await s.execute(select(col(RenderJob.id)).where(col(RenderJob.state) == jobs.ACCEPTED))
-                ).scalars()
-            ]
             for job_id in candidates[:rendering]:
                 await jobs.claim(s, job_id, 300)
         queue = candidates[rendering:]

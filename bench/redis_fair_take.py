@@ -23,15 +23,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from redis.asyncio import Redis  # noqa: E402
-from sqlalchemy import func, insert, select  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 from sqlmodel import col  # noqa: E402
 
-from bench.fair_pick import job_row  # noqa: E402
+from bench.fair_pick import seed  # noqa: E402
 from bot.queue_redis import RedisJobQueue  # noqa: E402
 from bot.workers import fair_pick  # noqa: E402
 from storage import jobs, migrate, queue_order  # noqa: E402
 from storage.db import Database  # noqa: E402
-from storage.models import RenderJob, User  # noqa: E402
+from storage.models import RenderJob  # noqa: E402
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -76,15 +76,7 @@ async def main(users: int, done: int, queued: int, count: int) -> None:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'fair.sqlite3'}"
         await migrate.upgrade_async(url)
         db = Database(url)
-        async with db.transaction() as s:
-            await s.execute(insert(User), [{"channel": "web", "external_id": f"u{n}"} for n in range(users)])
-            ids = [int(i) for i in (await s.execute(select(col(User.id)))).scalars()]
-            await s.execute(insert(RenderJob), [job_row(u, jobs.DELIVERED, 1) for u in ids for _ in range(done)])
-            abuser = [job_row(ids[0], jobs.ACCEPTED, 0) for _ in range(queued // 2)]
-            others = [job_row(ids[1 + n % (users - 1)], jobs.ACCEPTED, 0) for n in range(queued - len(abuser))]
-            await s.execute(insert(RenderJob), abuser + others)
-            waiting = select(col(RenderJob.id)).where(col(RenderJob.state) == jobs.ACCEPTED)
-            line = [int(i) for i in (await s.execute(waiting)).scalars()]
+        line = await seed(db, users, done, queued)
         timings = {
             "take fifo": await takes(db, line, count, fair=False),
             "take fair": await takes(db, line, count, fair=True),
