@@ -19,13 +19,13 @@ from handlers.model import Inbound, Reply, Text
 from handlers.router import Router
 from storage import ledger, links
 from storage.models import User
+from storage.users import Identity
 
 log = logging.getLogger(__name__)
 router = Router()
 
 LINK_PREFIX = "link-"  # a /start or Messenger referral argument that carries a link code, not a giveaway code
 FAILED_LINKS_KEY = "link-fail:"  # by the identity's keyed hash: outlives /delete, like failed giveaway guesses
-CHANNEL_NAMES = {"telegram": "Telegram", "whatsapp": "WhatsApp", "messenger": "Messenger", "web": "web chat"}
 
 
 def deep_links(config: Config, start_argument: str, typed: str) -> list[tuple[str, str]]:
@@ -81,7 +81,7 @@ def _instructions(ctx: Context, code: str, *, intro: str) -> str:
     here = ctx.identity.channel
     found = [(c, url) for c, url in deep_links(ctx.config, LINK_PREFIX + code, f"link {code}") if c != here]
     lines = [ctx.t(intro, credits=ctx.config.signup_credits, minutes=int(links.CODE_TTL.total_seconds() // 60))]
-    lines += [ctx.t("link-line", channel=CHANNEL_NAMES[c], url=url) for c, url in found]
+    lines += [ctx.t("link-line", channel=ctx.t("link-channel", channel=c), url=url) for c, url in found]
     lines.append(ctx.t("link-type", code=code) if found else ctx.t("link-no-platform", code=code))
     return "\n".join(lines)
 
@@ -113,7 +113,7 @@ async def join(event: Inbound, ctx: Context, typed: str) -> list[Reply]:
     ctx.user, ctx.locale = user, user.locale  # from here on, the joined account's language
     joined = await links.identities(ctx.session, keep)
     log.info("accounts %d and %d joined (%d identities)", keep, fold, len(joined))
-    channels = ", ".join(dict.fromkeys(CHANNEL_NAMES[i.channel] for i in joined))
+    channels = _names(ctx, joined)
     lines = [ctx.t("link-done", channels=channels, balance=merged.balance)]
     if merged.returned:
         lines.append(ctx.t("link-gift-once", credits=merged.returned))
@@ -128,6 +128,11 @@ async def unlink(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
         return [Text(text=ctx.t("unlink-alone"))]
     await ledger.remember_identities(ctx.session, [here.keyed_hash(ctx.config.identity_key)])
     await links.unlink(ctx.session, ctx.user_id, here)
-    channels = ", ".join(dict.fromkeys(CHANNEL_NAMES[i.channel] for i in others))
+    channels = _names(ctx, others)
     log.info("account %d: one identity unlinked (%d stay)", ctx.user_id, len(others))
     return [Text(text=ctx.t("unlink-done", channels=channels))]
+
+
+def _names(ctx: Context, found: list[Identity]) -> str:
+    """The chats, by name in the user's language, each once."""
+    return ", ".join(dict.fromkeys(ctx.t("link-channel", channel=i.channel) for i in found))

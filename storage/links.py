@@ -124,7 +124,7 @@ async def merge(session: AsyncSession, keep: int, fold: int, *, fold_is_new: boo
     await session.flush()
     moved = await identities(session, fold)
     returned = 0
-    if fold_is_new and await _got_signup(session, keep) and await _got_signup(session, fold):
+    if fold_is_new and await _signup_amount(session, keep):
         returned = await _signup_amount(session, fold)
     await _hand_over_language(session, keep, fold)
     keep_opt_in = await privacy.training_opt_in(session, keep)
@@ -188,13 +188,8 @@ def _named(identity: Identity) -> tuple[Any, Any]:
     return col(LinkedIdentity.channel) == identity.channel, col(LinkedIdentity.external_id) == identity.external_id
 
 
-async def _got_signup(session: AsyncSession, user_id: int) -> bool:
-    query = select(func.count()).where(col(LedgerEntry.user_id) == user_id, col(LedgerEntry.kind) == "signup")
-    return bool(await session.scalar(query))
-
-
 async def _signup_amount(session: AsyncSession, user_id: int) -> int:
     query = select(func.coalesce(func.sum(col(LedgerEntry.delta)), 0)).where(
-        col(LedgerEntry.user_id) == user_id, col(LedgerEntry.kind) == "signup"
+        col(LedgerEntry.user_id) == user_id, col(LedgerEntry.kind) == ledger.EntryKind.SIGNUP.value
     )
     return int(await session.scalar(query) or 0)

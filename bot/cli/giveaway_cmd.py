@@ -49,6 +49,9 @@ def parse_expiry(text: str | None) -> datetime | None:
     return (moment if moment.tzinfo else moment.replace(tzinfo=DHAKA)).astimezone(UTC)
 
 
+PLATFORMS = {"telegram": "Telegram", "whatsapp": "WhatsApp", "messenger": "Messenger"}  # the operator's labels
+
+
 def deep_links(settings: Settings, code: str) -> list[str]:
     found = linking.addresses(
         settings.telegram_bot_username,
@@ -57,7 +60,7 @@ def deep_links(settings: Settings, code: str) -> list[str]:
         code,
         f"redeem {code}",
     )
-    lines = [f"{(linking.CHANNEL_NAMES[channel] + ':').ljust(10)} {url}" for channel, url in found]
+    lines = [f"{(PLATFORMS[channel] + ':').ljust(10)} {url}" for channel, url in found]
     missing = [
         name
         for name, value in (

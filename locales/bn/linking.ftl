@@ -2,6 +2,12 @@
 link-offer =
     🎁 { $credits }টি ফ্রি ক্রেডিট পেতে এই চ্যাটটি আপনার Telegram, WhatsApp বা Messenger-এর সাথে যুক্ত করুন। { $minutes } মিনিটের মধ্যে নিচের যেকোনো একটি খুলে Start বা Send চাপুন:
 link-code = অন্য চ্যাটেও একই অ্যাকাউন্ট (একই ব্যালান্স, একই ইতিহাস) ব্যবহার করতে { $minutes } মিনিটের মধ্যে নিচের যেকোনো একটি খুলে Start বা Send চাপুন:
+link-channel = { $channel ->
+        [telegram] Telegram
+        [whatsapp] WhatsApp
+        [messenger] Messenger
+       *[web] ওয়েব চ্যাট
+    }
 link-line = • { $channel }: { $url }
 link-type = অথবা অন্য চ্যাটে এই মেসেজটি পাঠান: link { $code }
 link-no-platform = সময়ের মধ্যে আমাদের সাথে আপনার অন্য চ্যাটে এই মেসেজটি পাঠান: link { $code }

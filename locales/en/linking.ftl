@@ -5,6 +5,12 @@ link-offer =
        *[other] { $credits } free credits
     }: join this chat to your Telegram, WhatsApp or Messenger. Open one of these within { $minutes } minutes and press Start or Send:
 link-code = To use one account (one balance, one history) in another chat, open one of these within { $minutes } minutes and press Start or Send:
+link-channel = { $channel ->
+        [telegram] Telegram
+        [whatsapp] WhatsApp
+        [messenger] Messenger
+       *[web] web chat
+    }
 link-line = • { $channel }: { $url }
 link-type = Or send this message in the other chat: link { $code }
 link-no-platform = Send this message in your other chat with us within the time: link { $code }
