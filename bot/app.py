@@ -98,7 +98,7 @@ class App:
     redis: Any = None
     runner: web.AppRunner | None = None
     workers: JobRunner | None = None
-    purge_task: asyncio.Task[None] | None = None
+    purge: privacy_http.Purge | None = None
     metrics: Metrics | None = None
     bkash: Any = None  # bot.payments.bkash_checkout.BkashCheckout when BKASH_* are set
     bkash_task: asyncio.Task[None] | None = None
@@ -297,7 +297,7 @@ async def start(app: App) -> None:
         await channel.start()
     if app.workers is not None:
         await app.workers.start()
-    app.purge_task = privacy_http.start_purge(app.settings, app.services)
+    app.purge = privacy_http.start_purge(app.settings, app.services)
     if app.bkash is not None:
         from bot.payments import bkash_http
 
@@ -322,7 +322,7 @@ async def stop(app: App, grace_s: float = 0.0) -> None:
         stop_receiving = getattr(channel, "stop_receiving", None)
         if stop_receiving is not None:
             await stop_receiving()
-    await privacy_http.stop_purge(app.purge_task)
+    await privacy_http.stop_purge(app.purge)
     if app.bkash is not None:
         from bot.payments import bkash_http
 

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 CALLBACK_PATH = "/meta/data-deletion"
 STATUS_PATH = "/meta/data-deletion/status"
 PURGE_INTERVAL_S = 3600.0
+PURGE_STOP_GRACE_S = 30.0  # a round deleting a backlog of files may take a while; shutdown waits this long
 MAX_AGE_S = 24 * 3600  # Meta calls at once; a day covers its retries, not a replay weeks later
 MAX_CLOCK_SKEW_S = 300
 _B64URL = re.compile(r"^[A-Za-z0-9_-]+={0,2}$")
@@ -156,25 +157,37 @@ def add_routes(http: web.Application, settings: Settings, services: Services) ->
     http.router.add_get(STATUS_PATH, status)
 
 
-def start_purge(settings: Settings, services: Services) -> asyncio.Task[None] | None:
+@dataclass
+class Purge:
+    """The running retention purge: its task, and the event that asks it to stop after its round."""
+
+    task: asyncio.Task[None]
+    stopping: asyncio.Event
+
+
+def start_purge(settings: Settings, services: Services) -> Purge | None:
     """The hourly retention purge of `run` (counts are logged by `storage.retention`)."""
     if services.blobs is None:
         return None
-    return asyncio.create_task(
+    stopping = asyncio.Event()
+    task = asyncio.create_task(
         retention.purge_forever(
             services.db,
             services.blobs,
             uploads_days=settings.retention_days_uploads,
             outputs_days=settings.retention_days_outputs,
+            stopping=stopping,
             interval_s=PURGE_INTERVAL_S,
         ),
         name="retention-purge",
     )
+    return Purge(task, stopping)
 
 
-async def stop_purge(task: asyncio.Task[None] | None) -> None:
-    if task is None:
+async def stop_purge(purge: Purge | None) -> None:
+    """Lets the round in progress finish (a big purge gets `PURGE_STOP_GRACE_S`, then is cancelled)."""
+    if purge is None:
         return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    purge.stopping.set()
+    with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+        await asyncio.wait_for(purge.task, PURGE_STOP_GRACE_S)

@@ -8,6 +8,7 @@ blobs (encrypted, named by no row), which the next purge removes once they are o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -88,14 +89,23 @@ async def _sweep_orphans(db: Database, blobs: BlobStore) -> int:
 
 
 async def purge_forever(
-    db: Database, blobs: BlobStore, *, uploads_days: int, outputs_days: int, interval_s: float = 3600.0
+    db: Database,
+    blobs: BlobStore,
+    *,
+    uploads_days: int,
+    outputs_days: int,
+    stopping: asyncio.Event,
+    interval_s: float = 3600.0,
 ) -> None:
-    """`run`'s scheduled purge: once at start, then every `interval_s`; a failed round is logged and retried."""
-    while True:
+    """`run`'s scheduled purge: once at start, then every `interval_s`, until `stopping` is set.
+
+    A failed round is logged and retried. Stopping waits for the round in progress: a round cancelled in the
+    middle of a statement leaves SQLite's connection thread answering a closed event loop after shutdown.
+    """
+    while not stopping.is_set():
         try:
             await purge(db, blobs, uploads_days=uploads_days, outputs_days=outputs_days)
-        except asyncio.CancelledError:
-            raise
         except Exception:
             log.exception("retention purge failed; retrying in %.0f s", interval_s)
-        await asyncio.sleep(interval_s)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), interval_s)

@@ -61,6 +61,35 @@ async def test_purge_sweeps_old_orphan_blobs_but_not_recent_ones(services: Servi
     assert not (tmp_path / "data" / old_orphan).exists() and (tmp_path / "data" / new_orphan).exists()
 
 
+async def test_stopping_lets_the_purge_round_in_progress_finish(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restart straight after start: the round already begun ends, rather than being cancelled mid-statement
+    (which left SQLite's connection thread answering a closed event loop, and the expired files in place)."""
+    from bot import privacy_http
+    from bot.settings import Settings
+
+    data = tmp_path / "data"
+    with_blobs(services, data)
+    await say(make_dispatcher(services), inbound("hi", user="502"))
+    expired = await seed_files(services, Identity("telegram", "502"), created_at=utcnow() - timedelta(days=91))
+    begun = asyncio.Event()
+    real_purge = retention.purge
+
+    async def purge_that_says_when_it_begins(*args: object, **kwargs: object) -> retention.PurgeCounts:
+        begun.set()
+        return await real_purge(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(retention, "purge", purge_that_says_when_it_begins)
+    running = privacy_http.start_purge(Settings(data_dir=data, _env_file=None), services)  # type: ignore[call-arg]
+    assert running is not None
+    await begun.wait()
+    await privacy_http.stop_purge(running)
+    assert running.task.done() and not running.task.cancelled()
+    assert await _paths(services) == set()
+    assert not any((data / path).exists() for path in expired.paths)
+
+
 def test_purge_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("RETENTION_DAYS_UPLOADS", "7")
