@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 from aiohttp import web
 
-from bot import logs
+from bot import http_client, logs
 from bot.channels.base import MediaUnavailable, Refused
 from bot.channels.meta import (
     GraphError,
@@ -98,7 +98,7 @@ class MessengerChannel(MetaChannel):
         if not file_id.startswith(("https://", "http://")):
             raise MediaUnavailable("not an attachment URL")
         if self._cdn is None:
-            self._cdn = httpx.AsyncClient(timeout=30, follow_redirects=True)
+            self._cdn = http_client.async_client(timeout=30, follow_redirects=True)
         try:
             return await download_capped(self._cdn, file_id)
         except Exception as exc:  # the channel contract: MediaUnavailable (expired, too large) or Unavailable

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from aiohttp import web
 
-from bot import logs
+from bot import http_client, logs
 from bot.channels import text as text_rules
 from bot.channels.base import ChannelError, MediaUnavailable, Refused, Unavailable
 from handlers.model import Album, ChatAction, Choice, Document, Image, Link, Progress, Reply, Text
@@ -170,7 +170,7 @@ class GraphClient:
         self.retries = retries
         self.backoff_s = backoff_s
         self._token = token
-        self._http = httpx.AsyncClient(
+        self._http = http_client.async_client(
             base_url=self.base_url + "/",
             headers={"Authorization": f"Bearer {token}"},
             timeout=timeout_s,

@@ -1,0 +1,147 @@
+"""The Graph API's client (httpx over aiohttp, bot/http_client.py) against a real server that misbehaves as the
+internet does: HTML error pages, gzip, redirects, slow answers, refused connections, bodies cut short."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import socket
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from aiohttp import web
+
+from bot.channels.meta import GraphClient, ServerError, TooLarge, download_capped
+from bot.http_client import async_client
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[str, list[web.Request], list[bytes]]]:
+    seen: list[web.Request] = []
+    bodies: list[bytes] = []
+    flaky = {"left": 2}
+
+    async def echo(request: web.Request) -> web.Response:
+        seen.append(request)
+        bodies.append(await request.read())
+        return web.json_response({"ok": True, "query": dict(request.query)})
+
+    async def html_502(request: web.Request) -> web.Response:
+        return web.Response(status=502, text="<html><body>Bad Gateway</body></html>", content_type="text/html")
+
+    async def flaky_then_ok(request: web.Request) -> web.Response:
+        if flaky["left"]:
+            flaky["left"] -= 1
+            return await html_502(request)
+        return web.json_response({"id": "m.1"})
+
+    async def gzipped(request: web.Request) -> web.Response:
+        body = gzip.compress(json.dumps({"packed": "x" * 5000}).encode())
+        return web.Response(body=body, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+
+    async def moved(request: web.Request) -> web.Response:
+        raise web.HTTPFound("/echo?came=redirect")
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(2)
+        return web.Response(text="late")
+
+    async def big(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()  # no Content-Length: only counting the bytes finds the size
+        await response.prepare(request)
+        for _ in range(40):
+            await response.write(b"\xff" * 65536)
+        return response
+
+    async def cut_short(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Length": "100000"})
+        await response.prepare(request)
+        await response.write(b"x" * 1000)
+        assert request.transport is not None
+        request.transport.close()  # the connection drops with 99,000 bytes still promised
+        return response
+
+    app = web.Application(client_max_size=8 << 20)
+    for path, handler in [("/echo", echo), ("/moved", moved), ("/slow", slow), ("/big", big), ("/gz", gzipped)]:
+        app.router.add_route("*", path, handler)
+    app.router.add_get("/html", html_502)
+    app.router.add_post("/flaky", flaky_then_ok)
+    app.router.add_get("/cut", cut_short)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}", seen, bodies
+    finally:
+        await runner.cleanup()
+
+
+async def test_json_multipart_and_headers_arrive_as_httpx_sent_them(
+    server: tuple[str, list[web.Request], list[bytes]],
+) -> None:
+    base, seen, bodies = server
+    async with async_client(base_url=base + "/", headers={"Authorization": "Bearer T0KEN"}) as http:
+        answer = await http.post("echo", json={"text": "আপনার ছবি তৈরি"}, params={"fields": "id"})
+        assert answer.status_code == 200 and answer.json() == {"ok": True, "query": {"fields": "id"}}
+        assert seen[-1].headers["Authorization"] == "Bearer T0KEN"
+        assert seen[-1].headers["Content-Type"] == "application/json"
+        assert json.loads(bodies[-1]) == {"text": "আপনার ছবি তৈরি"}
+        photo = bytes(range(256)) * 8192  # 2 MiB: written in chunks, not as one bytes body
+        await http.post("echo", data={"type": "image"}, files={"filedata": ("r.png", photo, "image/png")})
+        assert seen[-1].headers["Content-Type"].startswith("multipart/form-data; boundary=")
+        assert photo in bodies[-1] and b'name="type"' in bodies[-1]
+
+
+async def test_html_error_pages_gzip_and_redirects_are_httpx_s_to_read(
+    server: tuple[str, list[web.Request], list[bytes]],
+) -> None:
+    base, _, _ = server
+    async with async_client(base_url=base + "/", follow_redirects=True) as http:
+        page = await http.get("html")
+        assert page.status_code == 502 and "Bad Gateway" in page.text
+        packed = await http.get("gz")
+        assert packed.json() == {"packed": "x" * 5000}  # decoded once, by httpx
+        moved = await http.get("moved")
+        assert moved.status_code == 200 and moved.json()["query"] == {"came": "redirect"}
+        assert [r.status_code for r in moved.history] == [302]
+
+
+async def test_failures_on_the_wire_are_the_httpx_errors_callers_catch(
+    server: tuple[str, list[web.Request], list[bytes]],
+) -> None:
+    base, _, _ = server
+    async with async_client(base_url=base + "/", timeout=0.3) as http:
+        with pytest.raises(httpx.ReadTimeout):
+            await http.get("slow")
+        with pytest.raises(httpx.ReadError):
+            await http.get("cut")
+        assert (await http.get("echo")).status_code == 200  # the pool recovers from both
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # bound, not listening: the connection is refused
+        async with async_client() as http:
+            with pytest.raises(httpx.ConnectError):
+                await http.get(f"http://127.0.0.1:{port}/")
+
+
+async def test_the_graph_client_retries_html_pages_and_caps_downloads(
+    server: tuple[str, list[web.Request], list[bytes]],
+) -> None:
+    base, _, _ = server
+    graph = GraphClient(base, "T0KEN", retries=2, backoff_s=0.01)
+    try:
+        assert await graph.post("flaky", {"to": "1"}) == {"id": "m.1"}  # two 502 pages, then the answer
+        with pytest.raises(ServerError):
+            await graph.get("html")  # a page every time: retried, then a typed error
+        with pytest.raises(TooLarge):
+            await graph.download(base + "/big", limit=1 << 20)  # 2.5 MiB promised by no header
+        assert len(await graph.download(base + "/big", limit=4 << 20)) == 40 * 65536
+    finally:
+        await graph.aclose()
+    async with async_client() as http:
+        with pytest.raises(TooLarge):
+            await download_capped(http, base + "/big", 100_000)
