@@ -19,10 +19,12 @@ from collections.abc import Awaitable, Coroutine, Iterable, Sequence
 from typing import Any
 
 from aiogram import Bot
+from aiogram import methods as aiogram_methods
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import ClientDecodeError, TelegramRetryAfter, TelegramUnauthorizedError
 from aiogram.methods import AnswerCallbackQuery
+from aiogram.methods.base import Response, TelegramMethod
 from aiohttp import web
 from pydantic import ValidationError
 
@@ -54,6 +56,27 @@ POLL_MAX_BACKOFF_S = 30.0
 POLL_STALE_S = 60.0  # /readyz turns 503 after poll_timeout_s + this without a completed getUpdates
 
 
+_PINNED_RESPONSE_TYPES: list[type[Any]] = []
+
+
+def _pin_response_types() -> None:
+    """Keeps aiogram's `Response[<returned type>]` models alive for every Bot API method.
+
+    aiogram builds `Response[method.__returning__]` on every call to read the answer; pydantic caches generic
+    models in a WeakValueDictionary, and these models sit in reference cycles, so each garbage collection
+    dropped them and the next call built the model again: about 10% of the front's CPU under load went to
+    building pydantic models (`bench/load.py` profile, bench/RESULTS.md). Held here, every call is a cache hit.
+    """
+    if _PINNED_RESPONSE_TYPES:
+        return
+    returned = {}
+    for name in aiogram_methods.__all__:
+        method = getattr(aiogram_methods, name)
+        if isinstance(method, type) and issubclass(method, TelegramMethod) and method is not TelegramMethod:
+            returned[repr(method.__returning__)] = method.__returning__
+    _PINNED_RESPONSE_TYPES.extend(Response[kind] for kind in returned.values())  # type: ignore[valid-type]
+
+
 class TelegramChannel:
     name = "telegram"
     poll_timeout_s = 25  # long-polling wait per getUpdates call; tests shorten it
@@ -70,6 +93,7 @@ class TelegramChannel:
         self._poller: asyncio.Task[None] | None = None
         self.last_poll = time.monotonic()
         self._tasks: set[asyncio.Task[Any]] = set()
+        _pin_response_types()
 
     # Channel protocol ---------------------------------------------------------------------------
 

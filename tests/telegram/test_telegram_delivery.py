@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -170,3 +171,30 @@ async def test_fetch_media_downloads_and_refuses_files_over_20_mb(
         await channel.fetch_media(huge)
     with pytest.raises(MediaUnavailable):
         await channel.fetch_media("no-such-file")
+
+
+async def test_sends_build_no_pydantic_models_once_the_channel_exists(
+    emulator: TelegramAPIEmulator, channel: TelegramChannel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aiogram reads every answer through `Response[<type>]`; pydantic kept those models only weakly, so after
+    a garbage collection each send built one again (a tenth of the front's CPU under load)."""
+    from pydantic._internal import _generics
+
+    built: list[object] = []
+    real = _generics.create_generic_submodel
+
+    def counting(*args: object, **kwargs: object) -> object:
+        built.append(args[0])
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_generics, "create_generic_submodel", counting)
+    for _ in range(3):
+        gc.collect()
+        replies = [
+            Text(text="ping"),
+            ChatAction(action="typing"),
+            Choice(text="pick", buttons=(Button(label="a", payload="a"),)),
+        ]
+        await channel.send(str(CHAT), replies)
+    assert built == []
+    assert emulator.texts(CHAT)[:3] == ["ping", "pick", "ping"]
