@@ -9,7 +9,7 @@ from handlers.context import Context
 from handlers.i18n import to_bengali_digits
 from handlers.model import Choice, Inbound, Reply, Text
 from handlers.router import Router
-from storage import giveaways, ledger, links, payments
+from storage import giveaways, ledger, links
 
 router = Router()
 
@@ -22,7 +22,7 @@ async def show_credits(event: Inbound, ctx: Context, argument: str) -> list[Repl
     account = await ledger.statement(ctx.session, ctx.user_id, RECENT_ENTRIES)  # one read of plain columns
     balance = account.balance if account is not None else 0
     lines = [ctx.t("credits-balance", balance=balance, cost=ctx.config.render_cost)]
-    purchased = min(balance, await payments.purchased_credits(ctx.session, ctx.user_id))
+    purchased = min(balance, account.purchased) if account is not None else 0
     if purchased > 0:  # spent credits count against gifts first: bought ones are what a refund could concern
         lines.append(ctx.t("credits-purchased", purchased=purchased, gifts=balance - purchased))
     if account is not None and account.plan:

@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import BindParameter, Integer, Select, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -286,27 +287,39 @@ async def recent(session: AsyncSession, user_id: int, limit: int = 5) -> list[Le
 
 @dataclass(frozen=True, slots=True)
 class Statement:
-    """What /credits shows: the balance, the plan, the latest entries as (when, delta, kind)."""
+    """What /credits shows: the balance, the credits bought (less those refunded), the plan, the latest entries
+    as (when, delta, kind)."""
 
     balance: int
+    purchased: int
     plan: str | None
     plan_expires_at: datetime | None
     recent: list[tuple[datetime, int, str]]
 
 
-async def statement(session: AsyncSession, user_id: int, limit: int = 5) -> Statement | None:
-    """The account and its latest entries in one statement of plain columns (no ORM objects): /credits runs
-    on every ask. None when the user has no account."""
+def _statement_query() -> Select[tuple[Any, ...]]:
+    """Built once, with bound parameters: /credits runs on every ask, and building this expression was most
+    of its cost (bench/RESULTS.md, issue 17); SQLAlchemy's compiled-statement cache then serves every call."""
+    user_id: BindParameter[int] = bindparam("user_id", type_=Integer)
     recent_ids = (
         select(col(LedgerEntry.id))
         .where(col(LedgerEntry.user_id) == user_id)
         .order_by(col(LedgerEntry.id).desc())
-        .limit(limit)
+        .limit(bindparam("recent", type_=Integer))
         .scalar_subquery()
     )
-    query = (
+    purchased = (
+        select(func.coalesce(func.sum(col(LedgerEntry.delta)), 0))
+        .where(
+            col(LedgerEntry.user_id) == user_id,
+            col(LedgerEntry.kind).in_([EntryKind.PURCHASE.value, EntryKind.PURCHASE_REFUND.value]),
+        )
+        .scalar_subquery()
+    )
+    return (
         select(
             col(CreditAccount.balance),
+            purchased,
             col(CreditAccount.plan),
             col(CreditAccount.plan_expires_at),
             col(LedgerEntry.created_at),
@@ -317,12 +330,22 @@ async def statement(session: AsyncSession, user_id: int, limit: int = 5) -> Stat
         .where(col(CreditAccount.user_id) == user_id)
         .order_by(col(LedgerEntry.id).desc())
     )
-    rows = (await session.execute(query)).all()
+
+
+_STATEMENT = _statement_query()
+
+
+async def statement(session: AsyncSession, user_id: int, limit: int = 5) -> Statement | None:
+    """The account, its purchased credits and its latest entries in one statement of plain columns (no ORM
+    objects). None when the user has no account."""
+    rows = (await session.execute(_STATEMENT, {"user_id": user_id, "recent": limit})).all()
     if not rows:
         return None
-    balance, plan, until = rows[0][0], rows[0][1], rows[0][2]
-    recent = [(when, int(delta), str(kind)) for _, _, _, when, delta, kind in rows if when is not None]
-    return Statement(balance=int(balance), plan=plan, plan_expires_at=until, recent=recent)
+    balance, purchased, plan, until = rows[0][0], rows[0][1], rows[0][2], rows[0][3]
+    recent = [(when, int(delta), str(kind)) for _, _, _, _, when, delta, kind in rows if when is not None]
+    return Statement(
+        balance=int(balance), purchased=int(purchased or 0), plan=plan, plan_expires_at=until, recent=recent
+    )
 
 
 async def drift(session: AsyncSession) -> list[Drift]:
