@@ -164,14 +164,15 @@ def create_app(settings: Settings) -> App:
             user = await users.find(session, users.Identity("web", visitor))
             return user.locale if user else None
 
-    async def web_visitor_state(visitor: str) -> VisitorState:
-        """Live, erased (an account once existed: its identity is remembered past /delete) or never seen."""
+    async def web_visitor_state(visitor: str) -> tuple[VisitorState, int | None]:
+        """Live (with the account's id), erased (an account once existed: its identity is remembered past
+        /delete) or never seen."""
         identity = users.Identity("web", visitor)
         async with db.transaction() as session:
-            if await users.find(session, identity) is not None:
-                return "live"
+            if (user := await users.find(session, identity)) is not None:
+                return "live", user.id
             erased = await ledger.signup_granted(session, identity.keyed_hash(settings.secret_key("identity")))
-            return "erased" if erased else "unknown"
+            return ("erased" if erased else "unknown"), None
 
     async def adopt_legacy_visitor(token: str, visitor: str) -> bool:
         async with db.transaction() as session:

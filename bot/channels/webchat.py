@@ -183,7 +183,7 @@ class WebChat:
         """Dispatch the message's events once, keep the turn, answer; a repeated client id gets the first answer."""
         uploads = _uploads(events)
         try:
-            user_id = None if visitor.fresh else await self.store.user_id(visitor.id)
+            user_id = None if visitor.fresh else visitor.user_id or await self.store.user_id(visitor.id)
             kept = await self.store.answered(user_id, client_id) if user_id and client_id else None
         except Exception as error:
             if not transient(error):
@@ -217,24 +217,19 @@ class WebChat:
                 await self._give_up_place(reserved, client_id)
                 return self._unavailable(request, visitor, _uploads(events[done:]))
         existed = user_id is not None
-        user_id = await self.store.user_id(visitor.id)
-        if user_id is None:  # erased by this very message (/delete), or rate limited before it existed
+        left_out = mine.pop("left_out", 0) if mine is not None and mine["type"] == "photos" else 0
+        if left_out:
+            t = catalog(await self.locale_of(visitor.id) or "en")
+            replies.append(Text(text=t("photo-too-many", limit=MAX_UPLOADS_PER_MESSAGE, left=left_out)))
+        turn_kept = await self.store.keep_turn(visitor.id, mine, uploads, replies, client_id)
+        if turn_kept is None:  # erased by this very message (/delete), or rate limited before it existed
             for path, _, _ in uploads:
                 await self.store.drop_upload(path)
             plain = [{"type": "text", "text": r.text} for r in replies if isinstance(r, Text | Choice)]
             if existed:  # erased: the secret rotates, the old cookie reaches nothing any more
                 visitor = self.identity.issue()
             return self._json(request, {"replies": plain}, visitor)
-        if mine is not None and mine["type"] == "photos":
-            mine["files"] = await self.store.record_uploads(user_id, uploads)
-            if left_out := mine.pop("left_out", 0):
-                t = catalog(await self.locale_of(visitor.id) or "en")
-                replies.append(Text(text=t("photo-too-many", limit=MAX_UPLOADS_PER_MESSAGE, left=left_out)))
-        drawn = await self.store.serialize(user_id, replies)
-        turn: dict[str, Any] = {"me": mine, "replies": drawn}
-        entry = await self.store.add_entry(user_id, turn, client_id)
-        if client_id and entry:  # the same id sent twice at once: both answer with the turn that was kept
-            turn = await self.store.answered(user_id, client_id) or turn
+        turn, entry = turn_kept
         return self._json(request, {**turn, "entry": entry}, visitor)
 
     @staticmethod
@@ -302,7 +297,7 @@ class WebChat:
         listeners.add(queue)  # first: whatever is kept from now on wakes this stream
         try:
             await response.write(b": connected\n\n")
-            user_id = None if visitor.fresh else await self.store.user_id(visitor.id)
+            user_id = None if visitor.fresh else visitor.user_id or await self.store.user_id(visitor.id)
             mark = _last_seen(request)
             if mark is None:  # the page asked for no catch-up: only what is kept from now on
                 mark = await self.store.last_entry(user_id) if user_id else 0

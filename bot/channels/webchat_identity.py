@@ -35,17 +35,19 @@ _LEGACY = re.compile(r"^[A-Za-z0-9_-]{22,43}$")  # before issue #14: a raw token
 _COOKIE = re.compile(r"^([A-Za-z0-9_-]{32})\.([0-9a-f]{1,12})\.([A-Za-z0-9_-]{22})$")
 
 VisitorState = Literal["live", "erased", "unknown"]
-StateOf = Callable[[str], Awaitable[VisitorState]]
+StateOf = Callable[[str], Awaitable[tuple[VisitorState, int | None]]]  # (state, the account's id when live)
 Adopt = Callable[[str, str], Awaitable[bool]]  # (legacy raw token, new external id) -> whether one was renamed
 
 
 @dataclass(frozen=True, slots=True)
 class Visitor:
-    """`id`: the keyed hash (the only name the rest of the system sees); `cookie`: a new cookie to set, if any."""
+    """`id`: the keyed hash (the only name the rest of the system sees); `cookie`: a new cookie to set, if any;
+    `user_id`: the account found when the cookie was checked (saves the message a second look-up)."""
 
     id: str
     cookie: str | None = None
     adopted: bool = False  # a legacy visitor given a new cookie: known, not new
+    user_id: int | None = None
 
     @property
     def fresh(self) -> bool:
@@ -92,10 +94,10 @@ class WebIdentity:
         secret, issued, tag = found.groups()
         if not hmac.compare_digest(tag, self._tag(secret, issued)):
             return self.issue()  # never issued here: a guess or a forgery reaches nothing
-        visitor = Visitor(self.visitor_id(secret))
-        state = await self._state_of(visitor.id)
+        visitor_id = self.visitor_id(secret)
+        state, user_id = await self._state_of(visitor_id)
         if state == "live" or (state == "unknown" and self._clock() - int(issued, 16) <= ISSUE_GRACE_SECONDS):
-            return visitor
+            return Visitor(visitor_id, user_id=user_id)
         return self.issue()  # erased, or issued long ago and never used: start over, reaching nothing
 
     async def _legacy(self, token: str) -> Visitor:
