@@ -168,7 +168,7 @@ def create_app(settings: Settings) -> App:
         """Live (with the account's id), erased (an account once existed: its identity is remembered past
         /delete) or never seen."""
         identity = users.Identity("web", visitor)
-        async with db.transaction() as session:
+        async with db.read() as session:
             if (user := await users.find(session, identity)) is not None:
                 return "live", user.id
             erased = await ledger.signup_granted(session, identity.keyed_hash(settings.secret_key("identity")))

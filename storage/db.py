@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_ONLY = "nexoraz_read_only"  # execution option: the transaction only reads (`Database.read`)
 SCRUB_WAIT_MS = 1_000
 
 
@@ -55,7 +56,10 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A writer takes SQLite's write lock at once (no upgrade from a read lock that could fail as busy);
+        # a reader (`Database.read`) reads a snapshot beside the writer (WAL) and never takes it.
+        reads_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN DEFERRED" if reads_only else "BEGIN IMMEDIATE")
 
 
 class Database:
@@ -65,6 +69,8 @@ class Database:
         self.url = url
         self.engine = create_engine(url, echo=echo)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        reader = self.engine.execution_options(**{READ_ONLY: True})
+        self._read_sessions = async_sessionmaker(reader, class_=AsyncSession, expire_on_commit=False)
         self._writer = asyncio.Lock() if self.engine.dialect.name == "sqlite" else None
         self._writer_task: asyncio.Task[Any] | None = None
 
@@ -92,6 +98,18 @@ class Database:
                     yield session
             finally:
                 self._writer_task = None
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for look-ups only: on SQLite it neither waits for this process's writers nor holds them
+        up (a snapshot read beside the write-ahead log), so a page's or a webhook's look-up does not queue
+        behind a busy writer. Writing through it is a bug (SQLite would take the write lock mid-transaction)."""
+        if self._writer is None:
+            async with self.transaction() as session:
+                yield session
+            return
+        async with self._read_sessions() as session, session.begin():
+            yield session
 
     async def scrub(self) -> None:
         """After an erasure: SQLite's write-ahead log still holds the pages as they were before it (with the

@@ -41,7 +41,7 @@ class WebChatStore:
         self.blobs = blobs
 
     async def user_id(self, visitor: str) -> int | None:
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             user = await users.find(session, Identity("web", visitor))
             return user.id if user else None
 
@@ -83,7 +83,7 @@ class WebChatStore:
     # Conversation -------------------------------------------------------------------------------
 
     async def answered(self, user_id: int, client_id: str) -> dict[str, Any] | None:
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             found = await entries.entry_for_client(session, user_id, client_id)
         return {**found[1], "entry": found[0]} if found else None
 
@@ -141,7 +141,7 @@ class WebChatStore:
         return found
 
     async def last_entry(self, user_id: int) -> int:
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             return await entries.last_entry(session, user_id)
 
     async def serialize(self, user_id: int, replies: Sequence[Reply]) -> list[dict[str, Any]]:

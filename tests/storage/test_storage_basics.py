@@ -92,3 +92,28 @@ async def test_sqlite_runs_in_wal_with_immediate_transactions(sqlite_url: str) -
         await asyncio.gather(*(writer(n) for n in range(10)))
     finally:
         await db.dispose()
+
+
+async def test_a_look_up_does_not_wait_for_a_busy_writer(database: Database) -> None:
+    """`Database.read`: a page's or a webhook's look-up runs beside a writer that is in the middle of its
+    transaction (on SQLite every transaction used to queue on the one writer), and sees only what was committed."""
+    async with database.transaction() as s:
+        await users.get_or_create(s, Identity("web", "before"), locale="en", display_name=None)
+    writing, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_writer() -> None:
+        async with database.transaction() as s:
+            await users.get_or_create(s, Identity("web", "during"), locale="en", display_name=None)
+            writing.set()
+            await release.wait()
+
+    writer = asyncio.create_task(slow_writer())
+    await writing.wait()
+    async with asyncio.timeout(5):  # before: waited for the writer, which waits for us: the test's timeout
+        async with database.read() as s:
+            assert await users.find(s, Identity("web", "before")) is not None
+            assert await users.find(s, Identity("web", "during")) is None  # not committed yet
+    release.set()
+    await writer
+    async with database.read() as s:
+        assert await users.find(s, Identity("web", "during")) is not None
