@@ -23,6 +23,8 @@ from pathlib import Path
 
 import aiohttp
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -100,7 +102,14 @@ def main() -> None:
     args = parser.parse_args()
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        env = os.environ | {"DATA_DIR": tmp, "HTTP_PORT": str(port), "LOG_LEVEL": "WARNING"}
+        # Every simulated visitor comes from 127.0.0.1: lift the per-network limit on new visitors (issue 14).
+        env = os.environ | {
+            "DATA_DIR": tmp,
+            "HTTP_PORT": str(port),
+            "LOG_LEVEL": "WARNING",
+            "WEB_NEW_VISITORS_PER_HOUR": "100000",
+            "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        }
         proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], env=env)
         try:
             base = f"http://127.0.0.1:{port}"
