@@ -16,10 +16,13 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from storage import sqlite_driver
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +33,13 @@ SCRUB_WAIT_MS = 1_000
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(
-            url, echo=echo, hide_parameters=True, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
-        )
+        timeout = SQLITE_BUSY_TIMEOUT_MS / 1000
+        file = make_url(url)
+        if file.database and file.database != ":memory:" and not file.query:  # a plain file: one trip a statement
+            creator = partial(sqlite_driver.connect, file.database, busy_timeout_s=timeout)
+            engine = create_async_engine(url, echo=echo, hide_parameters=True, async_creator=creator)
+        else:
+            engine = create_async_engine(url, echo=echo, hide_parameters=True, connect_args={"timeout": timeout})
         _configure_sqlite(engine)
         return engine
     # hide_parameters: an error's text never carries the bound values (names, phone numbers) into a log.
