@@ -1,0 +1,77 @@
+"""storage/sqlite_driver.py: one trip to SQLite's thread per statement must read and write exactly what
+aiosqlite's four trips did: rows, streamed rows, counts, ids, errors, and a connection still usable after one."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert, text
+from sqlalchemy.exc import IntegrityError
+
+from storage import migrate
+from storage.db import Database
+from storage.models import User
+from storage.sqlite_driver import OneTripConnection
+
+
+@pytest.fixture
+async def both(tmp_path: Path) -> AsyncIterator[tuple[Database, Database]]:
+    """The same file through the one-trip driver and through SQLAlchemy's own aiosqlite path."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'both.sqlite3'}"
+    await migrate.upgrade_async(url)
+    ours, theirs = Database(url), Database(url + "?timeout=30")
+    try:
+        yield ours, theirs
+    finally:
+        await ours.dispose()
+        await theirs.dispose()
+
+
+async def test_the_one_trip_driver_is_the_one_in_use(both: tuple[Database, Database]) -> None:
+    ours, theirs = both
+    async with ours.transaction() as session:
+        raw = (await (await session.connection()).get_raw_connection()).driver_connection
+        assert isinstance(raw, OneTripConnection)
+    async with theirs.transaction() as session:
+        raw = (await (await session.connection()).get_raw_connection()).driver_connection
+        assert not isinstance(raw, OneTripConnection)
+
+
+async def test_rows_counts_ids_and_streams_are_as_aiosqlite_gives_them(both: tuple[Database, Database]) -> None:
+    ours, theirs = both
+    rows = [{"channel": "web", "external_id": f"v{n}", "locale": "bn"} for n in range(150)]
+    async with ours.transaction() as session:
+        first = await session.execute(insert(User).values(channel="web", external_id="first", locale="en"))
+        assert first.inserted_primary_key is not None and first.inserted_primary_key[0] == 1  # lastrowid
+        await session.execute(insert(User), rows)  # executemany
+        updated = await session.execute(text("UPDATE users SET locale = 'en' WHERE external_id LIKE 'v1%'"))
+        assert updated.rowcount == 61  # v1, v10-v19, v100-v149
+    query = text("SELECT id, external_id, locale FROM users ORDER BY id")
+    seen = {}
+    for name, db in (("ours", ours), ("theirs", theirs)):
+        async with db.transaction() as session:
+            everything = (await session.execute(query)).all()
+            one = (await session.execute(text("SELECT count(*) FROM users"))).scalar_one()
+            few = (await session.execute(query)).fetchmany(3)
+            streamed = [row async for row in await session.stream(query)]  # the server-side cursor path
+            nothing = (await session.execute(text("SELECT id FROM users WHERE id < 0"))).all()
+        assert one == 151 and len(everything) == 151 and few == everything[:3] and nothing == []
+        seen[name] = (everything, streamed)
+    assert seen["ours"] == seen["theirs"]
+    assert seen["ours"][0] == seen["ours"][1]
+
+
+async def test_an_error_rolls_back_and_the_connection_goes_on(both: tuple[Database, Database]) -> None:
+    ours, _ = both
+    async with ours.transaction() as session:
+        await session.execute(insert(User).values(channel="web", external_id="same", locale="en"))
+    with pytest.raises(IntegrityError):
+        async with ours.transaction() as session:
+            await session.execute(insert(User).values(channel="telegram", external_id="kept?", locale="en"))
+            await session.execute(insert(User).values(channel="web", external_id="same", locale="en"))
+    for _ in range(20):  # every pooled connection still answers
+        async with ours.read() as session:
+            found = (await session.execute(text("SELECT external_id FROM users ORDER BY id"))).scalars().all()
+            assert found == ["same"]  # the first insert of the failed transaction was rolled back too
