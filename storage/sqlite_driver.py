@@ -11,8 +11,10 @@ and transactions, `commit`, `rollback` and the rest are aiosqlite's own.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from functools import partial
 from typing import Any
 
@@ -34,6 +36,41 @@ class OneTripConnection(aiosqlite.Connection):
     def cursor(self) -> _Ready:  # type: ignore[override]
         """No trip: the sqlite3 cursor is made on the thread, with the first statement."""
         return _Ready(_OneTripCursor(self))
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """aiosqlite's trip, except that the answer finds no event loop when the statement outlived it.
+
+        A task cancelled while its statement runs (at shutdown) leaves the statement running on the thread;
+        when it ends, aiosqlite hands the answer to the task's event loop, and if that loop has closed in the
+        meantime the thread dies with "Event loop is closed" (the intermittent error of CI runs). Here the
+        answer is dropped instead: nobody is waiting for it.
+        """
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+
+        def run() -> None:
+            settle: Callable[[asyncio.Future[Any], Any], None]
+            try:
+                settle, outcome = _set_result, fn(*args, **kwargs)
+            except BaseException as error:  # noqa: BLE001 (handed to the awaiting task, as aiosqlite does)
+                settle, outcome = _set_exception, error
+            with contextlib.suppress(RuntimeError):  # the loop has closed: no one waits any more
+                loop.call_soon_threadsafe(settle, future, outcome)
+
+        self._tx.put_nowait((None, run))
+        return await future
+
+
+def _set_result(future: asyncio.Future[Any], result: Any) -> None:
+    if not future.done():
+        future.set_result(result)
+
+
+def _set_exception(future: asyncio.Future[Any], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)
 
 
 class _Ready:
@@ -75,7 +112,8 @@ class _OneTripCursor(aiosqlite.Cursor):
         return await self._trip("executemany", sql, parameters)
 
     async def _trip(self, method: str, sql: str, parameters: Any) -> _OneTripCursor:
-        self._cursor, self._rows = await self._execute(self._run, method, sql, parameters)  # type: ignore[no-untyped-call]
+        connection: OneTripConnection = self._conn  # type: ignore[assignment]
+        self._cursor, self._rows = await connection._execute(self._run, method, sql, parameters)
         return self
 
     async def fetchone(self) -> Any:
