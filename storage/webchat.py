@@ -35,7 +35,15 @@ def preview_name(file_id: int) -> str:
 
 
 async def add_entry(session: AsyncSession, user_id: int, body: dict[str, Any], client_id: str | None = None) -> int:
-    """Appends one turn; returns its id (0 when `client_id` was already recorded: the first answer stands).
+    """Appends one turn; returns its id (see `keep_entry`)."""
+    return (await keep_entry(session, user_id, body, client_id))[0]
+
+
+async def keep_entry(
+    session: AsyncSession, user_id: int, body: dict[str, Any], client_id: str | None = None
+) -> tuple[int, dict[str, Any]]:
+    """Appends one turn; returns the id and body of the turn kept: this one, or, when `client_id` was already
+    recorded, the first answer, which stands ((0, body) if that one is still only a reserved place).
 
     A user's turns become visible in the order of their ids: the page (and the event stream) catches up with
     "everything after the last id I have", so an id must never show up before a lower one of the same user.
@@ -50,6 +58,7 @@ async def add_entry(session: AsyncSession, user_id: int, body: dict[str, Any], c
     if client_id is not None:  # a reserved place is filled, once
         mine = (col(WebChatEntry.user_id) == user_id) & (col(WebChatEntry.client_id) == client_id)
         await session.execute(update(WebChatEntry).where(mine, col(WebChatEntry.body) == PENDING).values(body=text))
+    kept = body
     if client_id is None:
         entry = WebChatEntry(user_id=user_id, body=text)
         session.add(entry)
@@ -58,9 +67,9 @@ async def add_entry(session: AsyncSession, user_id: int, body: dict[str, Any], c
     else:
         await session.execute(insert_ignore(session, WebChatEntry, values))
         found = await entry_for_client(session, user_id, client_id)
-        entry_id = found[0] if found else 0
+        entry_id, kept = found if found else (0, body)
     await _trim(session, user_id)
-    return entry_id
+    return entry_id, kept
 
 
 async def reserve(session: AsyncSession, user_id: int, client_id: str) -> None:
@@ -71,7 +80,9 @@ async def reserve(session: AsyncSession, user_id: int, client_id: str) -> None:
 
 
 async def _in_turn(session: AsyncSession, user_id: int) -> None:
-    """Waits for the user's other writers of turns (see `add_entry`)."""
+    """Waits for the user's other writers of turns (see `keep_entry`); SQLite's one writer already does."""
+    if session.get_bind().dialect.name == "sqlite":
+        return
     await session.execute(select(col(User.id)).where(col(User.id) == user_id).with_for_update(key_share=True))
 
 

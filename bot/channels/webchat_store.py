@@ -116,12 +116,8 @@ class WebChatStore:
                 "me": mine,
                 "replies": [await self._serialize(session, user.id, r) for r in replies],
             }
-            entry = await entries.add_entry(session, user.id, turn, client_id)
-            if client_id and entry:
-                found = await entries.entry_for_client(session, user.id, client_id)
-                if found:
-                    turn = found[1]
-        return turn, entry
+            entry, kept = await entries.keep_entry(session, user.id, turn, client_id)
+        return kept, entry
 
     async def reserve(self, user_id: int, client_id: str) -> None:
         async with self.db.transaction() as session:
