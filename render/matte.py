@@ -75,10 +75,7 @@ def finish(rgb: np.ndarray, coarse: np.ndarray, pipeline: Pipeline = DEFAULT, *,
         coarse = open_holes(rgb, coarse)
     if not pipeline.refine:
         return _upsample(coarse, rgb.shape[:2])
-    q = guided_refine(rgb, coarse)
-    q -= _LOW  # the stretch, in place: no second full-size array
-    q *= 1.0 / (_HIGH - _LOW)
-    return np.clip(q, 0.0, 1.0, out=q)
+    return guided_refine(rgb, coarse, stretch=(_LOW, _HIGH))
 
 
 def detail_pass(rgb: np.ndarray, coarse: np.ndarray, segmenter: Segmenter) -> np.ndarray:
