@@ -63,36 +63,51 @@ def mattes(
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(full-resolution alpha, coarse matte) per image; one network batch for the first pass."""
     from render.classical import open_holes
+    from render.refine import guide_view
 
-    coarse = segmenter.predict(list(rgbs))
+    # One reduced view per photo serves the network's first look, the hole evidence and the guide.
+    views = [guide_view(rgb) for rgb in rgbs]
+    coarse = segmenter.predict(views)
     learned = segmenter.name != "classical"
     if learned and pipeline.detail:
         # Holes are judged on the first look too: a small ring's hole that the closer look half
         # fills in is still cleared (measured: the closer look alone lost small rings).
         out = []
-        for rgb, first in zip(rgbs, coarse, strict=True):
-            carved = open_holes(rgb, first) if pipeline.holes else first
+        for rgb, view, first in zip(rgbs, views, coarse, strict=True):
+            carved = open_holes(view, first) if pipeline.holes else first
             if pipeline.tiles and is_thin(carved):
                 closer = tiled_pass(rgb, carved, segmenter)
             else:
                 closer = detail_pass(rgb, carved, segmenter)
             # Without a closer look the holes are done; after one they are judged again.
             again = replace(pipeline, holes=pipeline.holes and closer is not carved)
-            out.append((finish(rgb, closer, again, learned=learned), closer))
+            out.append((finish(rgb, closer, again, learned=learned, view=view), closer))
         return out
-    return [(finish(rgb, c, pipeline, learned=learned), c) for rgb, c in zip(rgbs, coarse, strict=True)]
+    return [
+        (finish(rgb, c, pipeline, learned=learned, view=view), c)
+        for rgb, view, c in zip(rgbs, views, coarse, strict=True)
+    ]
 
 
-def finish(rgb: np.ndarray, coarse: np.ndarray, pipeline: Pipeline = DEFAULT, *, learned: bool = True) -> np.ndarray:
-    """Holes and edge refinement for one coarse matte; float32 HxW at the photo's size out."""
+def finish(
+    rgb: np.ndarray,
+    coarse: np.ndarray,
+    pipeline: Pipeline = DEFAULT,
+    *,
+    learned: bool = True,
+    view: np.ndarray | None = None,
+) -> np.ndarray:
+    """Holes and edge refinement for one coarse matte; float32 HxW at the photo's size out. `view`:
+    `render.refine.guide_view(rgb)` when the caller has it already."""
     from render.classical import open_holes
-    from render.refine import guided_refine
+    from render.refine import guide_view, guided_refine
 
+    small = guide_view(rgb) if view is None else view
     if learned and pipeline.holes:
-        coarse = open_holes(rgb, coarse)
+        coarse = open_holes(small, coarse)
     if not pipeline.refine:
         return _upsample(coarse, rgb.shape[:2])
-    return guided_refine(rgb, coarse, stretch=(_LOW, _HIGH))
+    return guided_refine(rgb, coarse, stretch=(_LOW, _HIGH), view=small)
 
 
 def detail_pass(rgb: np.ndarray, coarse: np.ndarray, segmenter: Segmenter) -> np.ndarray:

@@ -34,15 +34,26 @@ def _resize(x: np.ndarray, size: tuple[int, int], *, area: bool = False) -> np.n
     return np.asarray(cv2.resize(x, (size[1], size[0]), interpolation=mode))
 
 
-def _solve(image: np.ndarray, coarse: np.ndarray, radius: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """The guided filter's coefficients at the reduced scale: a (h x w x 3, per unit of 8-bit colour) and
-    b (h x w), so that the refined matte at full resolution is a . I + b with I the photo's uint8 pixels."""
+def guide_view(image: np.ndarray) -> np.ndarray:
+    """The photo averaged down to GUIDE_SIDE (uint8; the photo itself when smaller): the guided filter's
+    guide, and the one reduced view every step that works at a smaller scale starts from (the
+    network's input, the hole evidence), so that a 12-MP photo is averaged down once, not three times."""
     h, w = image.shape[:2]
     scale = min(1.0, GUIDE_SIDE / max(h, w))
     low = (max(1, round(h * scale)), max(1, round(w * scale)))
+    return _resize(np.asarray(image, np.uint8), low, area=True)
+
+
+def _solve(
+    image: np.ndarray, coarse: np.ndarray, radius: int | None, view: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The guided filter's coefficients at the reduced scale: a (h x w x 3, per unit of 8-bit colour) and
+    b (h x w), so that the refined matte at full resolution is a . I + b with I the photo's uint8 pixels."""
     # Averaged down in 8 bits (no full-size float copy): the rounding's noise (1/255)^2 / 12 is far
     # below EPS, so the windows' variances do not notice it.
-    guide = _resize(np.asarray(image, np.uint8), low, area=True).astype(np.float32) * np.float32(1.0 / 255.0)
+    small = guide_view(image) if view is None else view
+    low = (small.shape[0], small.shape[1])
+    guide = small.astype(np.float32) * np.float32(1.0 / 255.0)
     p = _resize(np.asarray(coarse, np.float32), low)
     r = radius if radius is not None else max(2, round(max(low) / 160))
     a, b = _coefficients(guide, p, r)
@@ -50,15 +61,21 @@ def _solve(image: np.ndarray, coarse: np.ndarray, radius: int | None) -> tuple[n
 
 
 def guided_refine(
-    image: np.ndarray, coarse: np.ndarray, *, radius: int | None = None, stretch: tuple[float, float] | None = None
+    image: np.ndarray,
+    coarse: np.ndarray,
+    *,
+    radius: int | None = None,
+    stretch: tuple[float, float] | None = None,
+    view: np.ndarray | None = None,
 ) -> np.ndarray:
     """Refine `coarse` (float32 HxW in [0,1], any size) against `image` (uint8 HxWx3); float32 HxW out.
 
     `stretch` (lo, hi): the result is then (q - lo) / (hi - lo), clipped to [0, 1], and it is formed at
     full resolution only inside the box where q can exceed lo: elsewhere it is 0 without being computed.
     That box is exact, not a guess: a full-size pixel's (a, b) is a convex blend of four low-scale ones,
-    so its q never exceeds their largest bound b + 255 * sum(max(a, 0)) (the most any colour can give)."""
-    a, b = _solve(image, coarse, radius)
+    so its q never exceeds their largest bound b + 255 * sum(max(a, 0)) (the most any colour can give).
+    `view`: `guide_view(image)` when the caller has it already."""
+    a, b = _solve(image, coarse, radius, view)
     h, w = image.shape[0], image.shape[1]
     size = (h, w)
     top, bottom, left, right = 0, h, 0, w
@@ -194,7 +211,9 @@ def _coarse_pass(image: np.ndarray, a: np.ndarray, r: int) -> tuple[np.ndarray, 
     h, w = a.shape
     factor = 4 if min(h, w) >= 64 else 1
     size = (max(1, h // factor), max(1, w // factor))
-    small_img = _resize(image.astype(np.float32), size, area=True)
+    # Averaged down in 8 bits (no full-size float copy of the crop): half a level of rounding, under a
+    # blur that spans a twentieth of the crop.
+    small_img = _resize(np.asarray(image, np.uint8), size, area=True).astype(np.float32)
     small_img *= np.float32(1.0 / 255.0)
     small_a = _resize(a, size, area=True)[:, :, None]
     rr = max(1, r // factor)
