@@ -147,12 +147,16 @@ def estimate_foreground(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     steps = np.arange(-small, TILE + small)
     rows = np.clip(ty[:, None] * TILE + steps, 0, h - 1)  # N x P: each tile's rows, halo included
     cols = np.clip(tx[:, None] * TILE + steps, 0, w - 1)
-    at = (rows[:, :, None], cols[:, None, :])
-    pa = a[at][..., None]
-    img = image[at].astype(np.float32)
+    n, p = rows.shape
+    # The tiles stacked one above the other (N * P rows of P): a box of radius `small` around an
+    # inner pixel reads only its own tile's rows, so one filter call serves them all.
+    at_y = np.broadcast_to(rows[:, :, None].astype(np.float32), (n, p, p)).reshape(n * p, p)
+    at_x = np.broadcast_to(cols[:, None, :].astype(np.float32), (n, p, p)).reshape(n * p, p)
+    pa = _gather(a, at_x, at_y)[:, :, None]
+    img = _gather(np.asarray(image, np.uint8), at_x, at_y).astype(np.float32)
     img *= np.float32(1.0 / 255.0)
-    fg = _bilinear(fg_low, rows, cols, (h, w))
-    bg = _bilinear(bg_low, rows, cols, (h, w))
+    fg = _bilinear(fg_low, rows, cols, (h, w)).reshape(n * p, p, 3)
+    bg = _bilinear(bg_low, rows, cols, (h, w)).reshape(n * p, p, 3)
     # est = fg + a (img - a fg - (1 - a) bg), rearranged to grow one array in place
     est = fg
     est *= 1.0 - pa * pa
@@ -161,23 +165,27 @@ def estimate_foreground(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     np.clip(est, 0.0, 1.0, out=est)
     est *= pa
     bg *= 1.0 - pa
-    n, p = rows.shape
-    # The tiles stacked one above the other: a box of radius `small` around an inner pixel reads
-    # only its own tile's rows, so one filter call serves them all.
-    blurred_a = _box(pa.reshape(n * p, p), small).reshape(n, p, p, 1)
-    blurred_fg = _box(est.reshape(n * p, p, 3), small).reshape(n, p, p, 3) / (blurred_a + 1e-5)
-    blurred_bg = _box(bg.reshape(n * p, p, 3), small).reshape(n, p, p, 3) / ((1.0 - blurred_a) + 1e-5)
-    # The edge pixels of each tile's inner part (its halo and any part past the crop left out).
+    # The edge pixels of each tile's inner part (its halo and any part past the crop left out), as
+    # flat positions in the stack.
     r, c = ty[:, None] * TILE + np.arange(TILE), tx[:, None] * TILE + np.arange(TILE)
     keep = (r < h)[:, :, None] & (c < w)[:, None, :]
     keep[keep] = edge[r[:, :, None].clip(max=h - 1), c[:, None, :].clip(max=w - 1)][keep]
-    inner = slice(small, small + TILE)
-    ea, eimg = pa[:, inner, inner][keep], img[:, inner, inner][keep]
-    bf, bb = blurred_fg[:, inner, inner][keep], blurred_bg[:, inner, inner][keep]
-    result = bf + ea * (eimg - ea * bf - (1.0 - ea) * bb)
-    rr, cc = np.broadcast_to(r[:, :, None], keep.shape)[keep], np.broadcast_to(c[:, None, :], keep.shape)[keep]
-    out[rr, cc] = np.rint(np.clip(result, 0.0, 1.0) * 255.0).astype(np.uint8)
+    tile, y, x = np.nonzero(keep)
+    flat = (tile * p + y + small) * p + x + small
+    blurred_a = _box(pa[:, :, 0], small).reshape(-1)[flat][:, None]
+    blurred_fg = _box(est, small).reshape(-1, 3)[flat] / (blurred_a + 1e-5)
+    blurred_bg = _box(bg, small).reshape(-1, 3)[flat] / ((1.0 - blurred_a) + 1e-5)
+    ea, eimg = pa.reshape(-1)[flat][:, None], img.reshape(-1, 3)[flat]
+    result = blurred_fg + ea * (eimg - ea * blurred_fg - (1.0 - ea) * blurred_bg)
+    out[r[tile, y], c[tile, x]] = np.rint(np.clip(result, 0.0, 1.0) * 255.0).astype(np.uint8)
     return out
+
+
+def _gather(x: np.ndarray, at_x: np.ndarray, at_y: np.ndarray) -> np.ndarray:
+    """`x` at the whole-pixel positions (at_y, at_x) (float32 maps of one shape), by OpenCV's remap."""
+    import cv2
+
+    return np.asarray(cv2.remap(x, at_x, at_y, cv2.INTER_NEAREST))
 
 
 def _edge_tiles(edge: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
