@@ -142,10 +142,15 @@ def _contact_shadow(
     mask = Image.new("L", (box[2] - ox, box[3] - oy), 0)
     ellipse = (x + 0.1 * w - ox, base - ry - oy, x + 0.9 * w - ox, base + ry - oy)
     ImageDraw.Draw(mask).ellipse(ellipse, fill=round(255 * 0.30))
-    flat = alpha.resize((w, flat_h), Image.Resampling.BILINEAR)
+    flat = alpha.resize((w, flat_h), Image.Resampling.BILINEAR, reducing_gap=2.0)
     flat = flat.point(lambda v: round(v * 0.22))
     mask.paste(flat, (x - ox, base - flat.height // 2 - oy), flat)
-    return mask.filter(ImageFilter.GaussianBlur(radius)), (ox, oy)
+    if radius < 8:
+        return mask.filter(ImageFilter.GaussianBlur(radius)), (ox, oy)
+    # A wide blur loses nothing at half the resolution (the shadow is smooth): a 12-MP render's
+    # shadow 5 -> 1.5 ms.
+    half = mask.reduce(2).filter(ImageFilter.GaussianBlur(radius / 2))
+    return half.resize(mask.size, Image.Resampling.BILINEAR), (ox, oy)
 
 
 def _darken(image: Image.Image, shadow: tuple[Image.Image, tuple[int, int]]) -> None:

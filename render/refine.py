@@ -80,8 +80,10 @@ def guided_refine(
     size = (h, w)
     top, bottom, left, right = 0, h, 0, w
     if stretch is not None:
-        bound = b + 255.0 * np.maximum(a, 0.0).sum(axis=2)
-        rows, cols = np.flatnonzero((bound > stretch[0]).any(1)), np.flatnonzero((bound > stretch[0]).any(0))
+        bound = np.maximum(a, 0.0) @ np.full(3, 255.0, np.float32)  # a matrix product sums the channels fast
+        bound += b
+        reach = bound > stretch[0]
+        rows, cols = np.flatnonzero(reach.any(1)), np.flatnonzero(reach.any(0))
         if rows.size == 0:
             return np.zeros(size, np.float32)
         sy, sx = h / b.shape[0], w / b.shape[1]
