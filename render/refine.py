@@ -90,10 +90,10 @@ def guided_refine(
         # Low-scale row i feeds full-size rows within one low-scale pixel of (i + 0.5) * sy.
         top, bottom = max(0, int((rows[0] - 1) * sy)), min(h, int(np.ceil((rows[-1] + 2) * sy)))
         left, right = max(0, int((cols[0] - 1) * sx)), min(w, int(np.ceil((cols[-1] + 2) * sx)))
-    full_a = _resize(a, size)[top:bottom, left:right]
+    full_a = _resized_window(a, size, (top, bottom, left, right))
     window = np.asarray(image[top:bottom, left:right])
     q: np.ndarray = np.einsum("hwc,hwc->hw", full_a, window, dtype=np.float32)
-    q += _resize(b, size)[top:bottom, left:right]
+    q += _resized_window(b, size, (top, bottom, left, right))
     if stretch is None:
         return np.clip(q, 0.0, 1.0, out=q)
     lo, hi = stretch
@@ -102,6 +102,31 @@ def guided_refine(
     out = np.zeros(size, np.float32)
     out[top:bottom, left:right] = np.clip(q, 0.0, 1.0, out=q)
     return out
+
+
+def _resized_window(low: np.ndarray, size: tuple[int, int], window: tuple[int, int, int, int]) -> np.ndarray:
+    """`_resize(low, size)[top:bottom, left:right]`, resizing only a block of `low` around the window.
+
+    The block starts and ends on low pixels that fall on whole full-size pixels (when the scale is
+    q/p, every p-th), so OpenCV maps each output pixel to the same source position as in the whole
+    resize; it reaches a low pixel past the window on each side, so no clamping at its edges shows.
+    Falls back to the whole resize when p is large (an odd scale)."""
+    import math
+    from fractions import Fraction
+
+    top, bottom, left, right = window
+    spans = []
+    for full, n, lo, hi in ((size[0], low.shape[0], top, bottom), (size[1], low.shape[1], left, right)):
+        ratio = Fraction(full, n)  # full-size pixels per low pixel
+        p = ratio.denominator
+        if p > 32:
+            return _resize(low, size)[top:bottom, left:right]
+        first = max(0, (math.floor(lo / ratio) - 1) // p * p)
+        last = min(n, -(-(math.ceil(hi / ratio) + 1) // p) * p)
+        spans.append((first, last, int(first * ratio), full if last == n else int(last * ratio)))
+    (r0, r1, y0, y1), (c0, c1, x0, x1) = spans
+    block = _resize(np.ascontiguousarray(low[r0:r1, c0:c1]), (y1 - y0, x1 - x0))
+    return block[top - y0 : bottom - y0, left - x0 : right - x0]
 
 
 def _coefficients(guide: np.ndarray, p: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray]:
