@@ -100,7 +100,7 @@ def _darken_pixels(pixels: np.ndarray, shadow: tuple[Image.Image, tuple[int, int
     weight = np.asarray(mask)
     region = pixels[y : y + weight.shape[0], x : x + weight.shape[1]]
     kept = cv2.multiply(region, cv2.merge([255 - weight] * 3), scale=1.0 / 255.0)
-    shade = cv2.multiply(np.full_like(region, _SHADOW), cv2.merge([weight] * 3), scale=1.0 / 255.0)
+    shade = cv2.multiply(cv2.merge([weight] * 3), (*_SHADOW, 0), scale=1.0 / 255.0)  # type: ignore[call-overload]
     region[...] = cv2.add(kept, shade)
 
 
