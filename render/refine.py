@@ -131,24 +131,24 @@ def _resized_window(low: np.ndarray, size: tuple[int, int], window: tuple[int, i
 
 def _coefficients(guide: np.ndarray, p: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray]:
     """He et al.'s colour guided filter: per-window linear model p ~ a . I + b, then averaged.
-    guide HxWx3 float32 in [0, 1], p HxW; a HxWx3, b HxW out."""
-    mean_i = _box(guide, r)
+    guide HxWx3 float32 in [0, 1], p HxW; a HxWx3, b HxW out. Worked in separate colour planes
+    (contiguous arrays: the same arithmetic as on the interleaved image, a third faster)."""
+    import cv2
+
+    planes = cv2.split(guide)
+    mean_i = [_box(g, r) for g in planes]
     mean_p = _box(p, r)
-    cov_ip = _box(guide * p[:, :, None], r) - mean_i * mean_p[:, :, None]
+    x, y, z = (_box(g * p, r) - m * mean_p for g, m in zip(planes, mean_i, strict=True))
     pairs = [(i, j) for i in range(3) for j in range(i, 3)]
-    prods = np.stack([guide[:, :, i] * guide[:, :, j] for i, j in pairs], axis=2)
-    var = _box(prods, r)
     # The per-pixel 3x3 system (Sigma + eps I) a = cov, solved in closed form by cofactors.
-    s00, s01, s02, s11, s12, s22 = (var[:, :, k] - mean_i[:, :, i] * mean_i[:, :, j] for k, (i, j) in enumerate(pairs))
+    s00, s01, s02, s11, s12, s22 = (_box(planes[i] * planes[j], r) - mean_i[i] * mean_i[j] for i, j in pairs)
     s00, s11, s22 = s00 + EPS, s11 + EPS, s22 + EPS
     c00, c01, c02 = s11 * s22 - s12 * s12, s02 * s12 - s01 * s22, s01 * s12 - s02 * s11
     c11, c12, c22 = s00 * s22 - s02 * s02, s01 * s02 - s00 * s12, s00 * s11 - s01 * s01
     det = s00 * c00 + s01 * c01 + s02 * c02
-    x, y, z = cov_ip[:, :, 0], cov_ip[:, :, 1], cov_ip[:, :, 2]
-    a = np.stack((c00 * x + c01 * y + c02 * z, c01 * x + c11 * y + c12 * z, c02 * x + c12 * y + c22 * z), axis=2)
-    a /= det[:, :, None]
-    b = mean_p - np.einsum("hwc,hwc->hw", a, mean_i, dtype=np.float32)
-    return _box(a, r), _box(b, r)
+    a = [(c00 * x + c01 * y + c02 * z) / det, (c01 * x + c11 * y + c12 * z) / det, (c02 * x + c12 * y + c22 * z) / det]
+    b = mean_p - (a[0] * mean_i[0] + a[1] * mean_i[1] + a[2] * mean_i[2])
+    return _box(cv2.merge(a), r), _box(b, r)
 
 
 TILE = 32  # the side of the tiles in which the second pass of the foreground estimation runs
