@@ -162,6 +162,8 @@ def estimate_foreground(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     TILE tiles that hold edge pixels, all of them at once as one stack (each with a halo of the box's
     radius, clamped at the crop's border as the box filter's replicated border is): on a product
     photo a few percent of the crop instead of all of it, with the same result. uint8 HxWx3 out."""
+    import cv2
+
     h, w = alpha.shape
     edge = (alpha > 0.004) & (alpha < 0.996)
     out = np.array(image, dtype=np.uint8, copy=True)
@@ -179,19 +181,22 @@ def estimate_foreground(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     # inner pixel reads only its own tile's rows, so one filter call serves them all.
     at_y = np.broadcast_to(rows[:, :, None].astype(np.float32), (n, p, p)).reshape(n * p, p)
     at_x = np.broadcast_to(cols[:, None, :].astype(np.float32), (n, p, p)).reshape(n * p, p)
-    pa = _gather(a, at_x, at_y)[:, :, None]
+    pa = _gather(a, at_x, at_y)
     img = _gather(np.asarray(image, np.uint8), at_x, at_y).astype(np.float32)
     img *= np.float32(1.0 / 255.0)
-    fg = _bilinear(fg_low, rows, cols, (h, w)).reshape(n * p, p, 3)
-    bg = _bilinear(bg_low, rows, cols, (h, w)).reshape(n * p, p, 3)
-    # est = fg + a (img - a fg - (1 - a) bg), rearranged to grow one array in place
-    est = fg
-    est *= 1.0 - pa * pa
-    est += pa * img
-    est -= (pa * (1.0 - pa)) * bg
-    np.clip(est, 0.0, 1.0, out=est)
-    est *= pa
-    bg *= 1.0 - pa
+    # In separate colour planes (contiguous arrays, each weighed by alpha without a broadcast).
+    fgs: list[np.ndarray] = list(cv2.split(_bilinear(fg_low, rows, cols, (h, w)).reshape(n * p, p, 3)))
+    bgs: list[np.ndarray] = list(cv2.split(_bilinear(bg_low, rows, cols, (h, w)).reshape(n * p, p, 3)))
+    colours: list[np.ndarray] = list(cv2.split(img))
+    keep_fg, mix, clear = 1.0 - pa * pa, pa * (1.0 - pa), 1.0 - pa
+    for est, bg, colour in zip(fgs, bgs, colours, strict=True):
+        # est = fg + a (img - a fg - (1 - a) bg), rearranged to grow one array in place
+        est *= keep_fg
+        est += pa * colour
+        est -= mix * bg
+        np.clip(est, 0.0, 1.0, out=est)
+        est *= pa
+        bg *= clear
     # The edge pixels of each tile's inner part (its halo and any part past the crop left out), as
     # flat positions in the stack.
     r, c = ty[:, None] * TILE + np.arange(TILE), tx[:, None] * TILE + np.arange(TILE)
@@ -199,9 +204,9 @@ def estimate_foreground(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     keep[keep] = edge[r[:, :, None].clip(max=h - 1), c[:, None, :].clip(max=w - 1)][keep]
     tile, y, x = np.nonzero(keep)
     flat = (tile * p + y + small) * p + x + small
-    blurred_a = _box(pa[:, :, 0], small).reshape(-1)[flat][:, None]
-    blurred_fg = _box(est, small).reshape(-1, 3)[flat] / (blurred_a + 1e-5)
-    blurred_bg = _box(bg, small).reshape(-1, 3)[flat] / ((1.0 - blurred_a) + 1e-5)
+    blurred_a = _box(pa, small).reshape(-1)[flat][:, None]
+    blurred_fg = np.stack([_box(e, small).reshape(-1)[flat] for e in fgs], axis=1) / (blurred_a + 1e-5)
+    blurred_bg = np.stack([_box(e, small).reshape(-1)[flat] for e in bgs], axis=1) / ((1.0 - blurred_a) + 1e-5)
     ea, eimg = pa.reshape(-1)[flat][:, None], img.reshape(-1, 3)[flat]
     result = blurred_fg + ea * (eimg - ea * blurred_fg - (1.0 - ea) * blurred_bg)
     out[r[tile, y], c[tile, x]] = np.rint(np.clip(result, 0.0, 1.0) * 255.0).astype(np.uint8)
