@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from render.segmenter import Segmenter
+from render.segmenter import INPUT_SIDE, Segmenter
 
 _LOW, _HIGH = 0.04, 0.96
 DETAIL_MAX_SHARE = 0.35  # the second pass runs when the product's box covers less of the frame
@@ -65,9 +65,13 @@ def mattes(
     from render.classical import open_holes
     from render.refine import guide_view
 
-    # One reduced view per photo serves the network's first look, the hole evidence and the guide.
+    # One reduced view per photo serves the network's first look, the hole evidence and the guide
+    # (the look only for a network whose input is no larger than the view: U^2-Net's 320 px, not an
+    # IS-Net's 1024).
     views = [guide_view(rgb) for rgb in rgbs]
-    coarse = segmenter.predict(views)
+    side = getattr(segmenter, "input_side", INPUT_SIDE)
+    small_input = all(min(v.shape[:2]) >= side for v in views)
+    coarse = segmenter.predict(views if small_input else list(rgbs))
     learned = segmenter.name != "classical"
     if learned and pipeline.detail:
         # Holes are judged on the first look too: a small ring's hole that the closer look half
