@@ -7,12 +7,6 @@ The steps, each kept because it measured better on the real-photo set and the sy
    runs again on the product's crop (it is fully convolutional; 320 px over the crop instead of over
    the whole photo) and the two are fused: thin and small products (chains, pens, rings) keep detail
    the first pass blurs away.
-2. Holes (`render.classical.open_holes`): opened only on strong evidence -- an enclosed region that
-   matches the background's colours tightly, or loosely where the network itself rates it low.
-   A coffee's crema matches a wooden table loosely; the network is sure it is cup: it stays.
-3. Edges: a colour-guided filter snaps the matte to the photo's own edges, and a mild stretch
-   makes the nearly-sure opaque or clear.
-
    For a thin product that spans much of the frame (a necklace, a chain) that crop is nearly the
    whole photo, so the closer look is a tiled one instead (`tiled_pass`): the product's box in
    2 x 2 overlapping tiles, each seen at the network's full input (about twice the first look's
@@ -21,6 +15,11 @@ The steps, each kept because it measured better on the real-photo set and the sy
    geometric mean and the average lost up to 0.16 IoU on some chains for that).
    It runs only when the first look's sure region is thin (`is_thin`): ordinary products pay
    nothing, and compact ones would lose from it (a tile that cuts a pen or a ring sees no product).
+2. Holes (`render.classical.open_holes`): opened only on strong evidence -- an enclosed region that
+   matches the background's colours tightly, or loosely where the network itself rates it low.
+   A coffee's crema matches a wooden table loosely; the network is sure it is cup: it stays.
+3. Edges: a colour-guided filter snaps the matte to the photo's own edges, and a mild stretch
+   makes the nearly-sure opaque or clear.
 
 Tried and dropped, because it earned nothing on either set: bounding the filtered alpha by the
 coarse matte's confidence (opaque wherever the network said >= 0.95).
