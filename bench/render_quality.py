@@ -2,8 +2,8 @@
 IoU / boundary F per photo (with holes and spill) and per kind, for each model and each variant of
 the post-processing, so that every step shows what it earns.
 
-    .venv/bin/python bench/render_quality.py [--models u2netp,u2net] [--sets real,real12,syn,thin]
-        [--variants raw,before,final,no-detail,no-holes,no-refine]
+    .venv/bin/python bench/render_quality.py [--models u2netp,u2net] [--sets real,real12,syn,thin,chains]
+        [--variants raw,before,final,no-detail,no-tiles,no-holes,no-refine]
 
 `real12` is the real set brought up to 12 MP and sent through `render.cutout` as a phone's JPEG would
 be (the pipeline as shipped only): at the sets' own sizes (<= 640 px) the refinement never works at
@@ -38,6 +38,7 @@ def _variant(name: str) -> Callable[[list[np.ndarray], object], list[np.ndarray]
             "before": Pipeline(detail=False),
             "final": Pipeline(),
             "no-detail": Pipeline(detail=False),
+            "no-tiles": Pipeline(tiles=False),
             "no-holes": Pipeline(holes=False),
             "no-refine": Pipeline(refine=False),
         }[name]
@@ -72,8 +73,22 @@ def _at_12_mp(image: np.ndarray, seg: object) -> np.ndarray:
     return np.asarray(canvas.resize((w, h), Image.Resampling.BILINEAR), np.float32) / 255.0
 
 
+def _holes_spill(alpha: np.ndarray, reference: np.ndarray, margin: int = 2) -> dict[str, float]:
+    """Product the reference keeps that the cutout lost (holes) and background it kept (spill), as
+    shares of the reference's product area, beyond `margin` pixels of the reference's edge."""
+    import cv2
+
+    product = (reference > 0.5).astype(np.uint8)
+    kernel = np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)
+    inner = cv2.erode(product, kernel).astype(bool)
+    outer = cv2.dilate(product, kernel).astype(bool)
+    kept = alpha > 0.5
+    area = max(int(product.sum()), 1)
+    return {"holes": float((inner & ~kept).sum() / area), "spill": float((kept & ~outer).sum() / area)}
+
+
 def main() -> None:
-    from render_evalset import evaluation_set, metrics, thin_set
+    from render_evalset import chain_set, evaluation_set, metrics, thin_set
     from render_models import models_dir
     from render_realset import real_metrics, real_set
 
@@ -82,9 +97,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", default="u2netp")
     parser.add_argument("--sets", default="real,syn,thin")
-    parser.add_argument("--variants", default="raw,before,final,no-detail,no-holes,no-refine")
+    parser.add_argument("--variants", default="raw,before,final,no-detail,no-tiles,no-holes,no-refine")
     args = parser.parse_args()
-    loaders = {"real": real_set, "real12": real_set, "syn": evaluation_set, "thin": thin_set}
+    loaders = {"real": real_set, "real12": real_set, "syn": evaluation_set, "thin": thin_set, "chains": chain_set}
     for model in args.models.split(","):
         seg = render.load_segmenter(model, models_dir())
         for set_name in args.sets.split(","):
@@ -103,13 +118,15 @@ def main() -> None:
                             f"{x.name} {r['iou']:.3f}/{r['bf']:.2f} holes {r['holes']:.1%} spill {r['spill']:.1%}"  # type: ignore[attr-defined]
                         )
                 else:
-                    rows = [metrics(a, x.alpha) for a, x in zip(alphas, items, strict=True)]  # type: ignore[attr-defined]
+                    rows = [metrics(a, x.alpha) | _holes_spill(a, x.alpha) for a, x in zip(alphas, items, strict=True)]  # type: ignore[attr-defined]
                     groups: dict[str, list[dict[str, float]]] = collections.defaultdict(list)
                     for x, r in zip(items, rows, strict=True):
-                        groups[x.kind if set_name == "syn" else x.shape].append(r)  # type: ignore[attr-defined]
+                        groups[x.shape if set_name == "thin" else x.kind].append(r)  # type: ignore[attr-defined]
                     for kind, rs in groups.items():
+                        mean_of = {m: float(np.mean([r[m] for r in rs])) for m in ("iou", "bf", "holes", "spill")}
                         cells.append(
-                            f"{kind} {np.mean([r['iou'] for r in rs]):.3f}/{np.mean([r['bf'] for r in rs]):.2f}"
+                            f"{kind} {mean_of['iou']:.3f}/{mean_of['bf']:.2f}"
+                            f" holes {mean_of['holes']:.1%} spill {mean_of['spill']:.1%}"
                         )
                 mean = f"{np.mean([r['iou'] for r in rows]):.3f}/{np.mean([r['bf'] for r in rows]):.3f}"
                 print(f"| {model} | {variant} | {set_name} | {mean} | {'; '.join(cells)} |", flush=True)

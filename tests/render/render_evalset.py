@@ -155,6 +155,11 @@ def thin_set() -> list[Sample]:
     return [make_sample(kind, shape) for kind in KINDS for shape in THIN_SHAPES]
 
 
+def chain_set(seeds: int = 4) -> list[Sample]:
+    """Necklaces alone, several draws per background: the thin set holds one of each."""
+    return [make_sample(kind, "chain", seed) for kind in KINDS for seed in range(seeds)]
+
+
 def _boundary(mask: np.ndarray) -> np.ndarray:
     import cv2
 
