@@ -37,7 +37,7 @@ async def user_record(session: AsyncSession, user: User) -> dict[str, Any]:
         "credits": {
             "balance": await ledger.balance(session, user.id),
             "plan": account.plan if account else None,
-            "purchased": await payments.purchased_credits(session, user.id),
+            "purchased": await ledger.purchased_credits(session, user.id),
             "ledger": [
                 {
                     "delta": e.delta,

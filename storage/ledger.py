@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BindParameter, Integer, Select, bindparam, delete, func, select, update
+from sqlalchemy import BindParameter, Integer, ScalarSelect, Select, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -297,6 +297,21 @@ class Statement:
     recent: list[tuple[datetime, int, str]]
 
 
+def _purchased(user_id: int | BindParameter[int]) -> ScalarSelect[Any]:
+    """Credits bought (less those taken back at refunds), as opposed to gifts and sign-up credits."""
+    kinds = [EntryKind.PURCHASE.value, EntryKind.PURCHASE_REFUND.value]
+    return (
+        select(func.coalesce(func.sum(col(LedgerEntry.delta)), 0))
+        .where(col(LedgerEntry.user_id) == user_id, col(LedgerEntry.kind).in_(kinds))
+        .scalar_subquery()
+    )
+
+
+async def purchased_credits(session: AsyncSession, user_id: int) -> int:
+    """See `_purchased`; /credits reads the same figure inside `statement`."""
+    return int(await session.scalar(select(_purchased(user_id))) or 0)
+
+
 def _statement_query() -> Select[tuple[Any, ...]]:
     """Built once, with bound parameters: /credits runs on every ask, and building this expression was most
     of its cost (bench/RESULTS.md, issue 17); SQLAlchemy's compiled-statement cache then serves every call."""
@@ -308,18 +323,10 @@ def _statement_query() -> Select[tuple[Any, ...]]:
         .limit(bindparam("recent", type_=Integer))
         .scalar_subquery()
     )
-    purchased = (
-        select(func.coalesce(func.sum(col(LedgerEntry.delta)), 0))
-        .where(
-            col(LedgerEntry.user_id) == user_id,
-            col(LedgerEntry.kind).in_([EntryKind.PURCHASE.value, EntryKind.PURCHASE_REFUND.value]),
-        )
-        .scalar_subquery()
-    )
     return (
         select(
             col(CreditAccount.balance),
-            purchased,
+            _purchased(user_id),
             col(CreditAccount.plan),
             col(CreditAccount.plan_expires_at),
             col(LedgerEntry.created_at),

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage import ledger
-from storage.models import LedgerEntry, Payment
+from storage.models import Payment
 from storage.sql import affected
 from storage.types import utcnow
 
@@ -209,17 +209,6 @@ async def stale_pending(session: AsyncSession, provider: Provider, older_than: d
         )
     )
     return list(result.scalars())
-
-
-async def purchased_credits(session: AsyncSession, user_id: int) -> int:
-    """Credits bought (less those taken back at refunds), as opposed to gifts and sign-up credits."""
-    kinds = (ledger.EntryKind.PURCHASE.value, ledger.EntryKind.PURCHASE_REFUND.value)
-    total = await session.scalar(
-        select(func.coalesce(func.sum(col(LedgerEntry.delta)), 0)).where(
-            col(LedgerEntry.user_id) == user_id, col(LedgerEntry.kind).in_(kinds)
-        )
-    )
-    return int(total or 0)
 
 
 @dataclass(frozen=True, slots=True)
