@@ -229,7 +229,7 @@ class WebChat:
             if existed:  # erased: the secret rotates, the old cookie reaches nothing any more
                 visitor = self.identity.issue()
             return self._json(request, {"replies": plain}, visitor)
-        turn, entry = turn_kept
+        entry, turn = turn_kept
         return self._json(request, {**turn, "entry": entry}, visitor)
 
     @staticmethod

@@ -54,11 +54,6 @@ class WebChatStore:
     async def drop_upload(self, path: str) -> None:
         await asyncio.to_thread(self.blobs.delete, path)
 
-    async def record_uploads(self, user_id: int, uploads: Sequence[tuple[str, str, int]]) -> list[dict[str, Any]]:
-        """Rows for the photos the visitor sent (path, mime, bytes), so /delete and retention reach them."""
-        async with self.db.transaction() as session:
-            return await self._record_uploads(session, user_id, uploads)
-
     @staticmethod
     async def _record_uploads(
         session: Any, user_id: int, uploads: Sequence[tuple[str, str, int]]
@@ -98,10 +93,11 @@ class WebChatStore:
         uploads: Sequence[tuple[str, str, int]],
         replies: Sequence[Reply],
         client_id: str | None,
-    ) -> tuple[dict[str, Any], int] | None:
+    ) -> tuple[int, dict[str, Any]] | None:
         """After a message was handled, in one transaction: the visitor's account, its uploads' rows, the replies
-        drawn, the turn kept. Returns (turn, entry id); None when there is no account (erased by this very
-        message, or never made). The same client id kept twice at once: the turn kept first is returned.
+        drawn, the turn kept. Returns (entry id, turn) as `storage.webchat.keep_entry` does; None when there is
+        no account (erased by this very message, or never made). The same client id kept twice at once: the turn
+        kept first is returned.
 
         One transaction, not four (the account, the uploads, the drawing, the turn): a web chat message was
         seven transactions in all, the largest share of the front's CPU under load (bench/RESULTS.md, #17).
@@ -116,8 +112,7 @@ class WebChatStore:
                 "me": mine,
                 "replies": [await self._serialize(session, user.id, r) for r in replies],
             }
-            entry, kept = await entries.keep_entry(session, user.id, turn, client_id)
-        return kept, entry
+            return await entries.keep_entry(session, user.id, turn, client_id)
 
     async def reserve(self, user_id: int, client_id: str) -> None:
         async with self.db.transaction() as session:
