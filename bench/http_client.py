@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import time
@@ -23,6 +22,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bot.http_client import async_client  # noqa: E402
+from tests.faults.stack import load_average  # noqa: E402
 
 PAYLOAD = {"messaging_product": "whatsapp", "to": "8801700000000", "type": "text", "text": {"body": "ধন্যবাদ " * 20}}
 
@@ -60,7 +60,7 @@ async def measure(client: httpx.AsyncClient, requests: int, concurrency: int) ->
 
 
 async def main(args: argparse.Namespace) -> None:
-    print(f"machine: {os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} (before)")
+    print(f"{load_average()} (before)")
     runner, base = await serve()
     ways: dict[str, Callable[[], httpx.AsyncClient]] = {
         "httpx (httpcore pool)": lambda: httpx.AsyncClient(base_url=base, timeout=30),
@@ -79,7 +79,7 @@ async def main(args: argparse.Namespace) -> None:
         print(f"  {name:26s} {rate:7.0f} requests/s   CPU {cpu[name]:.3f} ms/request")
     ours, theirs = cpu["httpx on aiohttp (ours)"], cpu["httpx (httpcore pool)"]
     print(f"CPU per request, ours / httpcore: {ours / theirs:.2f}")
-    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} (after)")
+    print(f"{load_average()} (after)")
 
 
 def run(main_: Callable[[argparse.Namespace], Awaitable[None]]) -> None:

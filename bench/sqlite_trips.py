@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from storage import migrate  # noqa: E402
 from storage.db import Database  # noqa: E402
+from tests.faults.stack import load_average  # noqa: E402
 
 
 async def measure(db: Database, transactions: int, statements: int) -> tuple[float, float]:
@@ -40,7 +40,7 @@ async def measure(db: Database, transactions: int, statements: int) -> tuple[flo
 
 
 async def main(args: argparse.Namespace) -> None:
-    print(f"machine: {os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} (before)")
+    print(f"{load_average()} (before)")
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite+aiosqlite:///{folder}/bench.sqlite3"
         await migrate.upgrade_async(url)
@@ -63,7 +63,7 @@ async def main(args: argparse.Namespace) -> None:
         print(f"  {name:30s} {rate:7.0f} transactions/s   CPU {cpu[name]:.3f} ms/transaction")
     ours, theirs = cpu["one trip a statement (ours)"], cpu["aiosqlite, four trips"]
     print(f"CPU per transaction, ours / aiosqlite: {ours / theirs:.2f}")
-    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} (after)")
+    print(f"{load_average()} (after)")
 
 
 if __name__ == "__main__":
