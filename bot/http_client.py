@@ -14,6 +14,7 @@ timeouts as `httpx.TimeoutException`, everything else on the wire as `httpx.Tran
 from __future__ import annotations
 
 import io
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -41,6 +42,17 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._max_connections = max_connections
         self._keepalive_s = keepalive_s
         self._session: aiohttp.ClientSession | None = None
+        # HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY, read once, as httpx reads them when a client is made.
+        # (aiohttp's own trust_env reads them, and ~/.netrc, again on each request, in a thread: two trips.)
+        self._proxies = urllib.request.getproxies_environment()
+
+    def _proxy_for(self, url: httpx.URL) -> str | None:
+        if not self._proxies:
+            return None
+        chosen = self._proxies.get(url.scheme) or self._proxies.get("all")
+        if chosen is None or urllib.request.proxy_bypass_environment(url.host, self._proxies):
+            return None
+        return chosen
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -49,7 +61,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 auto_decompress=False,  # httpx decodes, as it would with its own transport
                 cookie_jar=aiohttp.DummyCookieJar(),  # httpx keeps the cookies
                 skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),  # httpx's are sent
-                trust_env=True,  # HTTPS_PROXY and friends, as httpx honours them
             )
         return self._session
 
@@ -70,6 +81,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers=headers,
                 data=data,
                 allow_redirects=False,  # httpx follows them (or not) itself
+                proxy=self._proxy_for(request.url),
                 timeout=aiohttp.ClientTimeout(
                     total=None,
                     connect=timeout.get("pool"),

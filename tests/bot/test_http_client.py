@@ -145,3 +145,44 @@ async def test_the_graph_client_retries_html_pages_and_caps_downloads(
     async with async_client() as http:
         with pytest.raises(TooLarge):
             await download_capped(http, base + "/big", 100_000)
+
+
+async def test_a_proxy_named_in_the_environment_carries_the_requests_unless_no_proxy_names_the_host(
+    server: tuple[str, list[web.Request], list[bytes]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As httpx does: HTTP(S)_PROXY is read when the client is made; NO_PROXY names hosts reached directly."""
+    base, seen, _ = server
+    monkeypatch.setenv("HTTP_PROXY", base)  # the test server plays a forward proxy
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    async with async_client() as http:
+        answer = await http.get("http://graph.invalid/echo?via=proxy")  # .invalid never resolves: only a proxy
+        assert answer.status_code == 200 and answer.json()["query"] == {"via": "proxy"}
+        assert seen[-1].headers["Host"] == "graph.invalid"
+    monkeypatch.setenv("NO_PROXY", "graph.invalid")
+    async with async_client() as http:
+        with pytest.raises(httpx.ConnectError):
+            await http.get("http://graph.invalid/echo")
+
+
+async def test_a_request_makes_no_trip_to_a_thread(server: tuple[str, list[web.Request], list[bytes]]) -> None:
+    """aiohttp's trust_env looked up ~/.netrc and the proxy variables in the default executor on every request
+    (two thread trips, bench/RESULTS.md issue 17); the environment is read once, when the client is made."""
+    base, _, _ = server
+    loop = asyncio.get_running_loop()
+    trips: list[object] = []
+    real = loop.run_in_executor
+
+    def counted(executor: object, func: object, *args: object) -> asyncio.Future[object]:
+        trips.append(func)
+        return real(executor, func, *args)  # type: ignore[arg-type]
+
+    async with async_client(base_url=base) as http:
+        await http.get("/echo")  # the session and its connection are made
+        loop.run_in_executor = counted  # type: ignore[method-assign]
+        try:
+            for _ in range(3):
+                assert (await http.post("/echo", json={"n": 1})).status_code == 200
+        finally:
+            del loop.run_in_executor  # type: ignore[method-assign]
+    assert trips == []
