@@ -1,5 +1,6 @@
-"""SQLite statements through SQLAlchemy: one trip to the connection's thread per statement (storage/sqlite_driver.py)
-against aiosqlite as SQLAlchemy's adapter drives it (four trips), same process, same file, rounds alternated.
+"""SQLite statements through SQLAlchemy (storage/sqlite_driver.py): on the event loop (a short transaction, as the
+front's are), one trip to the connection's thread per statement (`Database.transaction(long=True)`), and
+aiosqlite as SQLAlchemy's adapter drives it (four trips), same process, same file, rounds alternated.
 
     .venv/bin/python bench/sqlite_trips.py [--transactions 1000] [--statements 4] [--rounds 3]
 
@@ -25,11 +26,11 @@ from storage.db import Database  # noqa: E402
 from tests.faults.stack import load_average  # noqa: E402
 
 
-async def measure(db: Database, transactions: int, statements: int) -> tuple[float, float]:
+async def measure(db: Database, transactions: int, statements: int, long: bool) -> tuple[float, float]:
     gate = asyncio.Semaphore(50)
 
     async def one() -> None:
-        async with gate, db.transaction() as session:
+        async with gate, db.transaction(long=long) as session:
             for n in range(statements):
                 (await session.execute(text("SELECT id FROM users WHERE id = :id"), {"id": n})).all()
 
@@ -45,13 +46,17 @@ async def main(args: argparse.Namespace) -> None:
         url = f"sqlite+aiosqlite:///{folder}/bench.sqlite3"
         await migrate.upgrade_async(url)
         # The same file named with a query string takes SQLAlchemy's own aiosqlite path (storage/db.py).
-        ways = {"one trip a statement (ours)": url, "aiosqlite, four trips": url + "?timeout=30"}
+        ways = {
+            "on the event loop (ours)": (url, False),
+            "one trip a statement (ours)": (url, True),
+            "aiosqlite, four trips": (url + "?timeout=30", False),
+        }
         results: dict[str, list[tuple[float, float]]] = {name: [] for name in ways}
         for _ in range(args.rounds):
-            for name, way in ways.items():
+            for name, (way, long) in ways.items():
                 db = Database(way)
                 try:
-                    results[name].append(await measure(db, args.transactions, args.statements))
+                    results[name].append(await measure(db, args.transactions, args.statements, long))
                 finally:
                     await db.dispose()
     print(
@@ -61,8 +66,9 @@ async def main(args: argparse.Namespace) -> None:
     for name, rows in results.items():
         rate, cpu[name] = statistics.median(r for r, _ in rows), statistics.median(c for _, c in rows)
         print(f"  {name:30s} {rate:7.0f} transactions/s   CPU {cpu[name]:.3f} ms/transaction")
-    ours, theirs = cpu["one trip a statement (ours)"], cpu["aiosqlite, four trips"]
-    print(f"CPU per transaction, ours / aiosqlite: {ours / theirs:.2f}")
+    theirs = cpu["aiosqlite, four trips"]
+    for name in ("on the event loop (ours)", "one trip a statement (ours)"):
+        print(f"CPU per transaction, {name} / aiosqlite: {cpu[name] / theirs:.2f}")
     print(f"{load_average()} (after)")
 
 

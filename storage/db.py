@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_ONLY = "nexoraz_read_only"  # execution option: the transaction only reads (`Database.read`)
+ON_THREAD = "nexoraz_on_thread"  # execution option: the transaction may run long (`Database.transaction(long=True)`)
 SCRUB_WAIT_MS = 1_000
 
 
@@ -65,7 +66,11 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def _on_begin(connection: Any) -> None:
         # A writer takes SQLite's write lock at once (no upgrade from a read lock that could fail as busy);
         # a reader (`Database.read`) reads a snapshot beside the writer (WAL) and never takes it.
-        reads_only = connection.get_execution_options().get(READ_ONLY, False)
+        options = connection.get_execution_options()
+        reads_only = options.get(READ_ONLY, False)
+        driver = connection.connection.driver_connection
+        if isinstance(driver, sqlite_driver.OneTripConnection):  # short transactions run on the event loop
+            driver.on_loop = not options.get(ON_THREAD, False)
         connection.exec_driver_sql("BEGIN DEFERRED" if reads_only else "BEGIN IMMEDIATE")
 
 
@@ -78,6 +83,8 @@ class Database:
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         reader = self.engine.execution_options(**{READ_ONLY: True})
         self._read_sessions = async_sessionmaker(reader, class_=AsyncSession, expire_on_commit=False)
+        slow = self.engine.execution_options(**{ON_THREAD: True})
+        self._long_sessions = async_sessionmaker(slow, class_=AsyncSession, expire_on_commit=False)
         self._writer = asyncio.Lock() if self.engine.dialect.name == "sqlite" else None
         self._writer_task: asyncio.Task[Any] | None = None
 
@@ -86,22 +93,28 @@ class Database:
         return self.engine.dialect.name
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
+    async def transaction(self, *, long: bool = False) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction: committed on success, rolled back on any error.
+
+        On SQLite a transaction's statements run on the event loop (storage/sqlite_driver.py): the front's
+        transactions are a few indexed statements, far cheaper than a trip to another thread. `long=True` for
+        one that may take long (a purge over every user's rows): it runs on SQLite's thread, and the event loop
+        goes on serving meanwhile.
 
         A task that opens a second transaction inside its first passes the lock (SQLite begins lazily, at
         the first statement, so that worked before the lock and still does; it waits on SQLite's own lock
         only when the outer transaction has already written).
         """
         task = asyncio.current_task()
+        sessions = self._long_sessions if long else self._sessions
         if self._writer is None or self._writer_task is task:
-            async with self._sessions() as session, session.begin():
+            async with sessions() as session, session.begin():
                 yield session
             return
         async with self._writer:
             self._writer_task = task
             try:
-                async with self._sessions() as session, session.begin():
+                async with sessions() as session, session.begin():
                     yield session
             finally:
                 self._writer_task = None

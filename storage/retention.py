@@ -53,7 +53,7 @@ async def purge(
         col(StoredFile.kind).in_(UPLOAD_KINDS) & (col(StoredFile.created_at) < upload_cutoff),
         col(StoredFile.kind).not_in(UPLOAD_KINDS) & (col(StoredFile.created_at) < output_cutoff),
     )
-    async with db.transaction() as session:
+    async with db.transaction(long=True) as session:
         rows = (await session.execute(select(col(StoredFile.kind), col(StoredFile.path)).where(expired))).all()
         await session.execute(delete(StoredFile).where(expired))
         await webchat.forget_older_than(session, output_cutoff)  # the web chat's turns showing those files
@@ -61,7 +61,7 @@ async def purge(
         blobs.delete(path)
     uploads = sum(1 for kind, _ in rows if kind in UPLOAD_KINDS)
     orphans = await _sweep_orphans(db, blobs)
-    async with db.transaction() as session:  # past every platform's redelivery window
+    async with db.transaction(long=True) as session:  # past every platform's redelivery window
         forgotten = await events.forget_older_than(session, events.KEEP_DAYS, now=now)
         codes = await links.forget_expired(session, now)
     counts = PurgeCounts(
@@ -78,7 +78,7 @@ async def _sweep_orphans(db: Database, blobs: BlobStore) -> int:
     old = [p for p in blobs.root.glob("*/*") if p.is_file() and p.stat().st_mtime < cutoff]
     if not old:
         return 0
-    async with db.transaction() as session:
+    async with db.transaction(long=True) as session:
         known = set((await session.execute(select(col(StoredFile.path)))).scalars())
     removed = 0
     for path in old:

@@ -1,12 +1,22 @@
-"""SQLite under SQLAlchemy's aiosqlite dialect, with one trip to the connection's thread per statement.
+"""SQLite under SQLAlchemy's aiosqlite dialect: a short transaction's statements run on the event loop itself,
+anything that may wait runs on the connection's thread, one trip per statement.
 
-aiosqlite runs every sqlite3 call on the connection's own thread, and SQLAlchemy's adapter makes four such
-calls per statement: make a cursor, execute, fetch the rows, close the cursor. Each trip is a queue put, a
-thread wake-up, a future resolved across threads and a wake-up of the event loop; under load those trips were
-the largest share of the front's CPU (bench/RESULTS.md, issue 17). Here a statement is one trip: the cursor is
-made, the statement run, its rows read and the cursor closed together, and SQLAlchemy reads the rows from
-memory. Everything still runs on aiosqlite's thread (the event loop never waits for SQLite's lock or disk),
-and transactions, `commit`, `rollback` and the rest are aiosqlite's own.
+aiosqlite runs every sqlite3 call on the connection's own thread. A trip there is a queue put, a thread
+wake-up, a future resolved across threads and a wake-up of the event loop: about 0.25 ms of CPU on the 2-core
+box, against 0.015 ms for an indexed look-up in its transaction (bench/sqlite_trips.py). Under load those trips
+were the largest share of the front's CPU (bench/RESULTS.md, issue 17). So:
+
+- The statements of a transaction that `storage.db` marks `on_loop` (look-ups and the front's short writes) run
+  on the event loop, with SQLite's busy timeout at 0: such a statement never waits. If SQLite answers "busy"
+  (another process holds the write lock, so `BEGIN IMMEDIATE` would wait), the same statement is sent to the
+  thread, which waits with the full busy timeout while the event loop goes on (a statement answered busy did
+  nothing, so running it again is safe). A transaction that may run long (the retention purge) stays on the
+  thread throughout.
+- On the thread, a statement is one trip: the cursor is made, the statement run, its rows read and the cursor
+  closed together (SQLAlchemy's adapter makes four trips: cursor, execute, fetch, close).
+- While a trip is still out (a task cancelled mid-statement), everything after it queues behind it on the thread:
+  the connection is never used from both threads at once.
+- Ending a transaction that never began (the pool's reset of a connection it gets back) costs nothing.
 """
 
 from __future__ import annotations
@@ -21,11 +31,15 @@ from typing import Any
 import aiosqlite
 
 ITER_CHUNK_SIZE = 64  # aiosqlite's default
+Settle = Callable[[asyncio.Future[Any], Any], None]
 
 
 async def connect(database: str, *, busy_timeout_s: float) -> OneTripConnection:
     """SQLAlchemy's `async_creator`: a connection to the file `database`."""
-    connection = OneTripConnection(partial(sqlite3.connect, database, timeout=busy_timeout_s), ITER_CHUNK_SIZE)
+    # check_same_thread=False: the connection is used from the event loop's thread and from its own, never both
+    # at once (see the module's docstring).
+    connector = partial(sqlite3.connect, database, timeout=busy_timeout_s, check_same_thread=False)
+    connection = OneTripConnection(connector, ITER_CHUNK_SIZE, busy_timeout_ms=round(busy_timeout_s * 1000))
     thread: Any = getattr(connection, "_thread", connection)  # aiosqlite < 0.22: the connection is the thread
     thread.daemon = True  # as SQLAlchemy's own connect does: a forgotten connection never holds up the exit
     await connection
@@ -33,11 +47,58 @@ async def connect(database: str, *, busy_timeout_s: float) -> OneTripConnection:
 
 
 class OneTripConnection(aiosqlite.Connection):
+    def __init__(self, connector: Callable[[], sqlite3.Connection], iter_chunk_size: int, *, busy_timeout_ms: int):
+        super().__init__(connector, iter_chunk_size)
+        self.on_loop = False  # set by storage.db when a transaction begins, cleared when it ends
+        self._busy_timeout_ms = busy_timeout_ms
+        self._waits_ms = busy_timeout_ms  # SQLite's busy timeout as last set on this connection
+        self._out = 0  # trips sent to the thread and not yet back (counted on the event loop's side)
+
     def cursor(self) -> _Ready:  # type: ignore[override]
         """No trip: the sqlite3 cursor is made on the thread, with the first statement."""
         return _Ready(_OneTripCursor(self))
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Runs `fn` (a sqlite3 call) on the event loop when the transaction allows it and nothing is left on the
+        thread, else on the thread."""
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        if self.on_loop and not self._out:
+            try:
+                return self._without_waiting(fn, *args, **kwargs)
+            except sqlite3.OperationalError as error:
+                if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:  # the primary code of an extended one
+                    raise
+                # Another process holds the lock: the statement did nothing; it waits on the thread instead.
+        return await self._on_thread(partial(self._waiting, fn), *args, **kwargs)
+
+    def _without_waiting(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        self._wait_at_most(0)
+        return fn(*args, **kwargs)
+
+    def _waiting(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        self._wait_at_most(self._busy_timeout_ms)
+        return fn(*args, **kwargs)
+
+    def _wait_at_most(self, milliseconds: int) -> None:
+        if self._waits_ms != milliseconds:
+            self._conn.execute(f"PRAGMA busy_timeout={milliseconds}").close()
+            self._waits_ms = milliseconds
+
+    async def commit(self) -> None:
+        await self._end(self._conn.commit)
+
+    async def rollback(self) -> None:
+        await self._end(self._conn.rollback)
+
+    async def _end(self, how: Callable[[], None]) -> None:
+        try:
+            if self._connection is not None and self._connection.in_transaction:
+                await self._execute(how)
+        finally:
+            self.on_loop = False
+
+    async def _on_thread(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """aiosqlite's trip, except that the answer finds no event loop when the statement outlived it.
 
         A task cancelled while its statement runs (at shutdown) leaves the statement running on the thread;
@@ -45,22 +106,26 @@ class OneTripConnection(aiosqlite.Connection):
         meantime the thread dies with "Event loop is closed" (the intermittent error of CI runs). Here the
         answer is dropped instead: nobody is waiting for it.
         """
-        if not self._running or not self._connection:
-            raise ValueError("Connection closed")
         loop = asyncio.get_running_loop()
         future = loop.create_future()
 
         def run() -> None:
-            settle: Callable[[asyncio.Future[Any], Any], None]
+            settle: Settle
             try:
                 settle, outcome = _set_result, fn(*args, **kwargs)
             except BaseException as error:  # noqa: BLE001 (handed to the awaiting task, as aiosqlite does)
                 settle, outcome = _set_exception, error
             with contextlib.suppress(RuntimeError):  # the loop has closed: no one waits any more
-                loop.call_soon_threadsafe(settle, future, outcome)
+                loop.call_soon_threadsafe(self._back, settle, future, outcome)
 
+        self._out += 1
         self._tx.put_nowait((None, run))
         return await future
+
+    def _back(self, settle: Settle, future: asyncio.Future[Any], outcome: Any) -> None:
+        """On the event loop: a trip came back (its task may have been cancelled meanwhile; it still counts)."""
+        self._out -= 1
+        settle(future, outcome)
 
 
 def _set_result(future: asyncio.Future[Any], result: Any) -> None:

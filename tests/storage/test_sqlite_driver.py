@@ -1,9 +1,11 @@
-"""storage/sqlite_driver.py: one trip to SQLite's thread per statement must read and write exactly what
-aiosqlite's four trips did: rows, streamed rows, counts, ids, errors, and a connection still usable after one."""
+"""storage/sqlite_driver.py: statements run on the event loop, or in one trip to SQLite's thread, must read and
+write exactly what aiosqlite's four trips did: rows, streamed rows, counts, ids, errors, and a connection still
+usable after one; and whatever has to wait for a lock waits on the thread, never on the event loop."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -78,6 +80,65 @@ async def test_an_error_rolls_back_and_the_connection_goes_on(both: tuple[Databa
         async with ours.read() as session:
             found = (await session.execute(text("SELECT external_id FROM users ORDER BY id"))).scalars().all()
             assert found == ["same"]  # the first insert of the failed transaction was rolled back too
+
+
+async def _thread_running(db: Database, *, long: bool = False, read: bool = False) -> int:
+    """The thread on which the transaction's statements ran."""
+    async with db.read() if read else db.transaction(long=long) as session:
+        raw = (await (await session.connection()).get_raw_connection()).driver_connection
+        raw._conn.create_function("thread_id", 0, threading.get_ident)
+        return int((await session.execute(text("SELECT thread_id()"))).scalar_one())
+
+
+async def test_short_transactions_run_on_the_event_loop_and_long_ones_on_the_thread(
+    both: tuple[Database, Database],
+) -> None:
+    ours, _ = both
+    loop_thread = threading.get_ident()
+    assert await _thread_running(ours) == loop_thread
+    assert await _thread_running(ours, read=True) == loop_thread
+    assert await _thread_running(ours, long=True) != loop_thread  # a purge: the event loop goes on meanwhile
+
+
+async def test_a_writer_that_must_wait_for_another_process_waits_on_the_thread(
+    both: tuple[Database, Database], tmp_path: Path
+) -> None:
+    """Another process (the CLI, a worker) holds SQLite's write lock: our writer waits for it with the full busy
+    timeout, on the connection's thread; the event loop keeps serving, and reads go on beside the lock (WAL)."""
+    ours, _ = both
+    async with ours.transaction() as session:  # the pool has a connection in the on-loop state already
+        await session.execute(insert(User).values(channel="web", external_id="before", locale="en"))
+    other = sqlite3.connect(tmp_path / "both.sqlite3", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("UPDATE users SET locale = 'bn' WHERE external_id = 'before'")
+    beats: list[float] = []
+    stop = asyncio.Event()
+
+    async def heartbeat() -> None:
+        while not stop.is_set():
+            beats.append(time.monotonic())
+            await asyncio.sleep(0.01)
+
+    async def write() -> None:
+        async with ours.transaction() as session:
+            await session.execute(insert(User).values(channel="web", external_id="after", locale="en"))
+
+    beating = asyncio.create_task(heartbeat())
+    writer = asyncio.create_task(write())
+    await asyncio.sleep(0.6)
+    assert not writer.done()  # waiting for the other process's lock
+    async with ours.read() as session:  # a look-up meanwhile: answered from the last committed state
+        assert (await session.execute(text("SELECT locale FROM users WHERE external_id = 'before'"))).scalar() == "en"
+    other.execute("COMMIT")
+    other.close()
+    await asyncio.wait_for(writer, 10)
+    stop.set()
+    await beating
+    assert max(b - a for a, b in zip(beats, beats[1:], strict=False)) < 0.3  # the event loop never stood still
+    async with ours.read() as session:
+        found = (await session.execute(text("SELECT external_id, locale FROM users ORDER BY id"))).all()
+    assert [tuple(row) for row in found] == [("before", "bn"), ("after", "en")]
+    assert await _thread_running(ours) == threading.get_ident()  # and the next transaction is on the loop again
 
 
 def test_a_statement_that_outlives_its_event_loop_ends_quietly(tmp_path: Path) -> None:
