@@ -169,8 +169,8 @@ def create_app(settings: Settings) -> App:
         /delete) or never seen."""
         identity = users.Identity("web", visitor)
         async with db.read() as session:
-            if (user := await users.find(session, identity)) is not None:
-                return "live", user.id
+            if (user_id := await users.find_id(session, identity)) is not None:
+                return "live", user_id
             erased = await ledger.signup_granted(session, identity.keyed_hash(settings.secret_key("identity")))
             return ("erased" if erased else "unknown"), None
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import bindparam, select, tuple_, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -170,6 +170,26 @@ async def get_or_create(
     """The user's row and whether this call created it."""
     arrival = await arrive(session, identity, locale=locale, display_name=display_name)
     return arrival.user, arrival.created
+
+
+# The account's id alone, built once: own row or linked row (an identity is in one of the two, never both). The
+# web chat asks this on every message (the cookie check, keeping the turn); loading the whole row as an ORM
+# object, from an expression built anew each time, was most of that look-up's cost (bench/RESULTS.md, #17).
+_ID_OF = union_all(
+    select(col(User.id)).where(
+        col(User.channel) == bindparam("channel"), col(User.external_id) == bindparam("external_id")
+    ),
+    select(col(LinkedIdentity.user_id)).where(
+        col(LinkedIdentity.channel) == bindparam("channel"),
+        col(LinkedIdentity.external_id) == bindparam("external_id"),
+    ),
+).limit(1)
+
+
+async def find_id(session: AsyncSession, identity: Identity) -> int | None:
+    """The id of the account this identity reaches (as `find`), without loading the row."""
+    found = await session.scalar(_ID_OF, {"channel": identity.channel, "external_id": identity.external_id})
+    return int(found) if found is not None else None
 
 
 async def find(session: AsyncSession, identity: Identity) -> User | None:

@@ -11,7 +11,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Integer, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -28,6 +28,24 @@ VISIBLE_KINDS = ("output", UPLOAD_KIND, FILE_KIND, PREVIEW_KIND)
 # what the handling pushes meanwhile (a worker's "working on it", even a fast result) comes after it. Not shown
 # until it is filled; one left behind (the process died) is filled by the page's retry or trimmed in time.
 PENDING = json.dumps({"pending": True})
+
+
+# Built once (each turn kept runs both): a plain turn's INSERT, and the trim of the user's turns to the newest
+# KEEP_ENTRIES in one statement (the KEEP_ENTRIES-th newest id is NULL while there are fewer: nothing goes).
+_ENTRIES = WebChatEntry.__table__  # type: ignore[attr-defined]
+_ADD = insert(_ENTRIES).values(user_id=bindparam("user_id"), body=bindparam("body")).returning(_ENTRIES.c.id)
+_TRIM = delete(_ENTRIES).where(
+    _ENTRIES.c.user_id == bindparam("user_id"),
+    _ENTRIES.c.id
+    < (
+        select(_ENTRIES.c.id)
+        .where(_ENTRIES.c.user_id == bindparam("user_id"))
+        .order_by(_ENTRIES.c.id.desc())
+        .offset(bindparam("newest_kept", type_=Integer))
+        .limit(1)
+        .scalar_subquery()
+    ),
+)
 
 
 def preview_name(file_id: int) -> str:
@@ -60,15 +78,12 @@ async def keep_entry(
         await session.execute(update(WebChatEntry).where(mine, col(WebChatEntry.body) == PENDING).values(body=text))
     kept = body
     if client_id is None:
-        entry = WebChatEntry(user_id=user_id, body=text)
-        session.add(entry)
-        await session.flush()
-        entry_id = entry.id or 0
+        entry_id = int(await session.scalar(_ADD, {"user_id": user_id, "body": text}) or 0)
     else:
         await session.execute(insert_ignore(session, WebChatEntry, values))
         found = await entry_for_client(session, user_id, client_id)
         entry_id, kept = found if found else (0, body)
-    await _trim(session, user_id)
+    await session.execute(_TRIM, {"user_id": user_id, "newest_kept": KEEP_ENTRIES - 1})
     return entry_id, kept
 
 
@@ -132,23 +147,6 @@ async def forget_older_than(session: AsyncSession, cutoff: datetime) -> int:
     """Retention: turns older than the outputs' window go with the files they show."""
     result = await session.execute(delete(WebChatEntry).where(col(WebChatEntry.created_at) < cutoff))
     return affected(result)
-
-
-async def _trim(session: AsyncSession, user_id: int) -> None:
-    count = int(await session.scalar(select(func.count()).where(col(WebChatEntry.user_id) == user_id)) or 0)
-    if count <= KEEP_ENTRIES:
-        return
-    oldest_kept = (
-        select(col(WebChatEntry.id))
-        .where(col(WebChatEntry.user_id) == user_id)
-        .order_by(col(WebChatEntry.id).desc())
-        .offset(KEEP_ENTRIES - 1)
-        .limit(1)
-        .scalar_subquery()
-    )
-    await session.execute(
-        delete(WebChatEntry).where(col(WebChatEntry.user_id) == user_id, col(WebChatEntry.id) < oldest_kept)
-    )
 
 
 async def visible_file(session: AsyncSession, user_id: int, file_id: int) -> StoredFile | None:

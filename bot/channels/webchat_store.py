@@ -42,8 +42,7 @@ class WebChatStore:
 
     async def user_id(self, visitor: str) -> int | None:
         async with self.db.read() as session:
-            user = await users.find(session, Identity("web", visitor))
-            return user.id if user else None
+            return await users.find_id(session, Identity("web", visitor))
 
     # Uploads ------------------------------------------------------------------------------------
 
@@ -103,16 +102,16 @@ class WebChatStore:
         seven transactions in all, the largest share of the front's CPU under load (bench/RESULTS.md, #17).
         """
         async with self.db.transaction() as session:
-            user = await users.find(session, Identity("web", visitor))
-            if user is None or user.id is None:
+            user_id = await users.find_id(session, Identity("web", visitor))
+            if user_id is None:
                 return None
             if mine is not None and mine["type"] == "photos":
-                mine["files"] = await self._record_uploads(session, user.id, uploads)
+                mine["files"] = await self._record_uploads(session, user_id, uploads)
             turn: dict[str, Any] = {
                 "me": mine,
-                "replies": [await self._serialize(session, user.id, r) for r in replies],
+                "replies": [await self._serialize(session, user_id, r) for r in replies],
             }
-            return await entries.keep_entry(session, user.id, turn, client_id)
+            return await entries.keep_entry(session, user_id, turn, client_id)
 
     async def reserve(self, user_id: int, client_id: str) -> None:
         async with self.db.transaction() as session:
