@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from storage import events, migrate, users
 from storage.db import Database
-from storage.models import ProcessedEvent
+from storage.models import LinkedIdentity, ProcessedEvent
 from storage.users import Identity
 
 
@@ -23,6 +23,25 @@ async def test_users_are_one_row_per_channel_identity(database: Database) -> Non
     assert a.id == b.id != c.id
     assert b.locale == "bn" and b.display_name == "Rina"
     assert b.created_at.tzinfo is not None
+
+
+async def test_an_account_id_is_found_by_its_own_identity_or_a_linked_one(database: Database) -> None:
+    """`users.find_id` (the web chat's look-up on every message) reaches what `users.find` reaches."""
+    async with database.transaction() as s:
+        owner, _ = await users.get_or_create(s, Identity("telegram", "42"), locale="bn", display_name=None)
+        other, _ = await users.get_or_create(s, Identity("web", "someone-else"), locale="en", display_name=None)
+        s.add(LinkedIdentity(user_id=owner.id, channel="web", external_id="joined-later"))
+    async with database.read() as s:
+        for identity, expected in [
+            (Identity("telegram", "42"), owner.id),
+            (Identity("web", "joined-later"), owner.id),
+            (Identity("web", "someone-else"), other.id),
+            (Identity("web", "never-seen"), None),
+            (Identity("telegram", "joined-later"), None),  # the same id on another channel is another person
+        ]:
+            assert await users.find_id(s, identity) == expected
+            found = await users.find(s, identity)
+            assert (found.id if found else None) == expected
 
 
 async def test_concurrent_creation_makes_one_row(database: Database) -> None:
