@@ -2,9 +2,10 @@
 anything that may wait runs on the connection's thread, one trip per statement.
 
 aiosqlite runs every sqlite3 call on the connection's own thread. A trip there is a queue put, a thread
-wake-up, a future resolved across threads and a wake-up of the event loop: about 0.25 ms of CPU on the 2-core
-box, against 0.015 ms for an indexed look-up in its transaction (bench/sqlite_trips.py). Under load those trips
-were the largest share of the front's CPU (bench/RESULTS.md, issue 17). So:
+wake-up, a future resolved across threads and a wake-up of the event loop: about 0.3 ms of CPU on the 2-core
+box, where sqlite3 itself answers an indexed look-up in a few microseconds (bench/sqlite_trips.py: a transaction
+of four SELECTs costs 3.8 ms of CPU in trips, 1.9 ms on the event loop). Under load those trips were the largest
+share of the front's CPU (bench/RESULTS.md, issue 17). So:
 
 - The statements of a transaction that `storage.db` marks `on_loop` (look-ups and the front's short writes) run
   on the event loop, with SQLite's busy timeout at 0: such a statement never waits. If SQLite answers "busy"
