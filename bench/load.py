@@ -8,7 +8,10 @@ once; the whole run is capped by `--deadline` seconds. Afterwards it waits (boun
 audits the database. Prints numbers; asserts nothing (tests/faults asserts).
 
     .venv/bin/python bench/load.py [--users 1000] [--messages 3] [--photo-every 25] [--postgres] [--redis]
-        [--render-load]
+        [--render-load] [--fronts 1]
+
+`--fronts N` (with `--redis`; PostgreSQL is the database for it) runs N front processes, each on its own port,
+as N fronts behind a load balancer: each user always talks to the same one. The CPU line adds up the fronts.
 
 `--render-load` keeps one core rendering (a 1600x1200 photo, classical segmenter, in a loop) for as long as
 the users send: the acknowledgement latency the issue asks for is measured "while a render saturates one
@@ -133,9 +136,10 @@ async def run(args: argparse.Namespace) -> None:
             gate = asyncio.Semaphore(args.concurrency)
             acks: list[tuple[str, float]] = []
             renderer = start_render_load() if args.render_load else None
-            assert s.front is not None
-            front_pid = s.front.process.pid
-            front_cpu, own_cpu = cpu_seconds(front_pid), time.process_time()
+            for _ in range(args.fronts - 1):
+                await s.start_more_front()
+            front_pids = [front.process.pid for front in s.fronts]
+            front_cpu, own_cpu = sum(map(cpu_seconds, front_pids)), time.process_time()
             began = time.perf_counter()
 
             async def one(index: int, channel: str, n: int) -> None:
@@ -147,7 +151,7 @@ async def run(args: argparse.Namespace) -> None:
 
             await asyncio.gather(*(one(i, c, n) for i, (c, n) in enumerate(plan)))
             elapsed = time.perf_counter() - began
-            front_cpu, own_cpu = cpu_seconds(front_pid) - front_cpu, time.process_time() - own_cpu
+            front_cpu, own_cpu = sum(map(cpu_seconds, front_pids)) - front_cpu, time.process_time() - own_cpu
             if renderer is not None:
                 renderer.terminate()
                 renderer.wait(timeout=30)
@@ -164,14 +168,16 @@ async def run(args: argparse.Namespace) -> None:
             print(
                 f"{users} users ({', '.join(f'{c} {round(args.users * sh)}' for c, sh in CHANNELS)}), "
                 f"concurrency {args.concurrency}, db {'postgresql' if args.postgres else 'sqlite'}, "
-                f"queue {queue}"
+                f"queue {queue}, {len(front_pids)} front process(es)"
             )
             print(
                 f"{len(acks)} updates acknowledged in {elapsed:.1f} s: {len(acks) / elapsed:.0f} updates/s; "
                 f"acknowledgement {quantiles(latencies)}; errors {len(s.failures)}"
             )
+            per_update = 1000 * front_cpu / max(len(acks), 1)
             print(
-                f"CPU while sending: front process {front_cpu:.1f} s ({100 * front_cpu / elapsed:.0f}% of one core), "
+                f"CPU while sending: front process(es) {front_cpu:.1f} s "
+                f"({100 * front_cpu / elapsed:.0f}% of one core, {per_update:.1f} ms per update), "
                 f"this harness (emulators and clients) {own_cpu:.1f} s ({100 * own_cpu / elapsed:.0f}%); "
                 f"render load: {'one core rendering 1600x1200 photos throughout' if args.render_load else 'none'}"
             )
@@ -206,7 +212,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--render-workers", type=int, default=1)
     parser.add_argument("--render-load", action="store_true", help="keep one core rendering while the load runs")
-    asyncio.run(run(parser.parse_args()))
+    parser.add_argument("--fronts", type=int, default=1, help="front processes (more than one needs --redis)")
+    args = parser.parse_args()
+    if args.fronts > 1 and not args.redis:
+        parser.error("--fronts above 1 needs --redis: the in-process queue and the web chat's pushes are per process")
+    asyncio.run(run(args))
 
 
 if __name__ == "__main__":

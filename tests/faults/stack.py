@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 import uuid
+import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -103,6 +104,8 @@ class Stack:
     http: aiohttp.ClientSession
     signup_credits: int
     front: Proc | None = None
+    more_fronts: list[Proc] = field(default_factory=list)  # fronts beside the first (PostgreSQL and Redis)
+    more_bases: list[str] = field(default_factory=list)
     workers: list[Proc] = field(default_factory=list)
     jars: dict[str, aiohttp.CookieJar] = field(default_factory=dict)
     web_sessions: dict[str, aiohttp.ClientSession] = field(default_factory=dict)
@@ -141,13 +144,48 @@ class Stack:
                 raise TimeoutError(f"the front did not start:\n{self.front.log()[-3000:]}")
             await asyncio.sleep(0.1)
 
+    async def start_more_front(self) -> Proc:
+        """Another front process on its own port, sharing the database, Redis and DATA_DIR, as a second front
+        behind a load balancer would; each user then talks to one front (`_base_for`)."""
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        name = f"front-{len(self.more_fronts) + 2}"
+        front = self._spawn(name, ["run"], {"HTTP_PORT": str(port), "PUBLIC_BASE_URL": base})
+        deadline = time.monotonic() + 60
+        while True:
+            if front.process.poll() is not None:
+                raise RuntimeError(f"{name} exited:\n{front.log()[-3000:]}")
+            try:
+                async with self.http.get(base + "/healthz") as r:
+                    if r.status == 200:
+                        break
+            except aiohttp.ClientError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name} did not start:\n{front.log()[-3000:]}")
+            await asyncio.sleep(0.1)
+        self.more_fronts.append(front)
+        self.more_bases.append(base)
+        return front
+
+    @property
+    def fronts(self) -> list[Proc]:
+        return ([self.front] if self.front else []) + self.more_fronts
+
+    def _base_for(self, user: str) -> str:
+        """The front a user talks to: always the same one (a load balancer's sticky choice)."""
+        if not self.more_bases:
+            return self.base
+        bases = [self.base, *self.more_bases]
+        return bases[zlib.crc32(user.encode()) % len(bases)]
+
     def start_worker(self, *extra: str) -> Proc:
         worker = self._spawn(f"worker-{len(self.workers)}", ["worker", "--grace", "10", *extra])
         self.workers.append(worker)
         return worker
 
     def logs(self) -> str:
-        procs = ([self.front] if self.front else []) + self.workers
+        procs = self.fronts + self.workers
         return "\n".join(f"--- {p.name}\n{p.log()[-2500:]}" for p in procs)
 
     # Traffic --------------------------------------------------------------------------------------
@@ -174,21 +212,24 @@ class Stack:
 
     async def web_text(self, visitor: str, text: str) -> float:
         http = self._web(visitor)
-        return await self._timed("web text", http.post(self.base + "/webchat/messages", json={"text": text}))
+        call = http.post(self._base_for(visitor) + "/webchat/messages", json={"text": text})
+        return await self._timed("web text", call)
 
     async def web_photo(self, visitor: str, data: bytes) -> float:
         form = aiohttp.FormData()
         # The page's own id for the message (as bot/channels/static/app.js sends): a retry is the same photo.
         form.add_field("id", hashlib.sha256(visitor.encode() + data).hexdigest()[:24])
         form.add_field("photo", data, filename="p.jpg", content_type="image/jpeg")
-        took = await self._timed("web photo", self._web(visitor).post(self.base + "/webchat/photos", data=form))
+        call = self._web(visitor).post(self._base_for(visitor) + "/webchat/photos", data=form)
+        took = await self._timed("web photo", call)
         self.photos_acknowledged += took == took
         return took
 
     async def _telegram(self, update: dict[str, Any]) -> float:
         update.setdefault("update_id", next(self.telegram._update_ids))
         headers = {"X-Telegram-Bot-Api-Secret-Token": TG_SECRET}
-        call = self.http.post(self.base + "/webhooks/telegram", json=update, headers=headers)
+        chat = str(update.get("message", {}).get("chat", {}).get("id", ""))
+        call = self.http.post(self._base_for(chat) + "/webhooks/telegram", json=update, headers=headers)
         return await self._timed("telegram", call)
 
     async def tg_text(self, chat_id: int, text: str) -> float:
@@ -199,30 +240,31 @@ class Stack:
         self.photos_acknowledged += took == took
         return took
 
-    async def _meta(self, platform: str, payload: dict[str, Any]) -> float:
+    async def _meta(self, platform: str, payload: dict[str, Any], user: str = "") -> float:
         body = json.dumps(payload).encode()
         secret = WA_SECRET if platform == "whatsapp" else FB_SECRET
         headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(body, secret)}
-        call = self.http.post(f"{self.base}/webhooks/{platform}", data=body, headers=headers)
+        call = self.http.post(f"{self._base_for(user)}/webhooks/{platform}", data=body, headers=headers)
         return await self._timed(platform, call)
 
     async def wa_text(self, wa_id: str, text: str) -> float:
-        return await self._meta("whatsapp", wa_text(wa_id, text))
+        return await self._meta("whatsapp", wa_text(wa_id, text), wa_id)
 
     async def wa_photo(self, wa_id: str, data: bytes) -> float:
         media_id = self.graph.add_media(data, "image/jpeg")
         image = {"mime_type": "image/jpeg", "sha256": "x", "id": media_id}
-        took = await self._meta("whatsapp", wa_message("Image Message", wa_id, image=image))
+        took = await self._meta("whatsapp", wa_message("Image Message", wa_id, image=image), wa_id)
         self.photos_acknowledged += took == took
         return took
 
     async def fb_text(self, psid: str, text: str) -> float:
-        return await self._meta("messenger", fb_envelope(fb_event("Text Message", psid, text=text)))
+        return await self._meta("messenger", fb_envelope(fb_event("Text Message", psid, text=text)), psid)
 
     async def fb_photo(self, psid: str, data: bytes) -> float:
         url = self.graph.add_attachment_url(data)
         attachments = [{"type": "image", "payload": {"url": url}}]
-        took = await self._meta("messenger", fb_envelope(fb_event("Text Message", psid, attachments=attachments)))
+        envelope = fb_envelope(fb_event("Text Message", psid, attachments=attachments))
+        took = await self._meta("messenger", envelope, psid)
         self.photos_acknowledged += took == took
         return took
 
@@ -347,7 +389,7 @@ async def stack(
             await s.start_front()
         yield s
     finally:
-        for proc in [*s.workers, *([s.front] if s.front else [])]:
+        for proc in [*s.workers, *s.fronts]:
             proc.terminate(timeout=15)
         for session in s.web_sessions.values():
             await session.close()
