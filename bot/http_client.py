@@ -50,7 +50,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if not self._proxies:
             return None
         chosen = self._proxies.get(url.scheme) or self._proxies.get("all")
-        if chosen is None or urllib.request.proxy_bypass_environment(url.host, self._proxies):
+        # NO_PROXY as urllib (and httpx) match it; typeshed does not declare the function, Python has it.
+        bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+        if chosen is None or bypass(url.host, self._proxies):
             return None
         return chosen
 

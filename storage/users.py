@@ -175,7 +175,7 @@ async def get_or_create(
 # The account's id alone, built once: own row or linked row (an identity is in one of the two, never both). The
 # web chat asks this on every message (the cookie check, keeping the turn); loading the whole row as an ORM
 # object, from an expression built anew each time, was most of that look-up's cost (bench/RESULTS.md, #17).
-_ID_OF = union_all(
+_ID_OF: Any = union_all(
     select(col(User.id)).where(
         col(User.channel) == bindparam("channel"), col(User.external_id) == bindparam("external_id")
     ),
