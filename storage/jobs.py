@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, case, func, or_, select, update
+from sqlalchemy import ColumnElement, Integer, bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
@@ -210,14 +210,17 @@ async def all_pending(session: AsyncSession) -> list[int]:
     return [int(i) for i in (await session.execute(query)).scalars() if i is not None]
 
 
+# Built once (`/history` asks it every time); the limit is a bound parameter.
+_RECENT_DELIVERED = (
+    select(RenderJob)
+    .where(col(RenderJob.user_id) == bindparam("user_id"), col(RenderJob.state).in_((DELIVERED, UNDELIVERED)))
+    .order_by(col(RenderJob.id).desc())
+    .limit(bindparam("limit", type_=Integer))
+)
+
+
 async def recent_delivered(session: AsyncSession, user_id: int, limit: int = 5) -> list[RenderJob]:
-    query = (
-        select(RenderJob)
-        .where(col(RenderJob.user_id) == user_id, col(RenderJob.state).in_((DELIVERED, UNDELIVERED)))
-        .order_by(col(RenderJob.id).desc())
-        .limit(limit)
-    )
-    return list((await session.execute(query)).scalars())
+    return list((await session.execute(_RECENT_DELIVERED, {"user_id": user_id, "limit": limit})).scalars())
 
 
 async def add_file(session: AsyncSession, stored: StoredFile) -> StoredFile:

@@ -50,19 +50,27 @@ async def open_account(session: AsyncSession, user_id: int) -> None:
     await session.execute(insert_ignore(session, CreditAccount, {"user_id": user_id, "balance": 0}))
 
 
+# Built once: the welcome (every first message) asks both; building them on each ask cost more than running them.
+_BALANCE = select(col(CreditAccount.balance)).where(col(CreditAccount.user_id) == bindparam("user_id"))
+_ANY_NOT_GIVEN = (
+    select(col(LedgerEntry.id))
+    .where(
+        col(LedgerEntry.user_id) == bindparam("user_id"),
+        col(LedgerEntry.kind).in_((EntryKind.GRANT, EntryKind.PURCHASE)),
+    )
+    .limit(1)
+)
+
+
 async def balance(session: AsyncSession, user_id: int) -> int:
-    value = await session.scalar(select(col(CreditAccount.balance)).where(col(CreditAccount.user_id) == user_id))
+    value = await session.scalar(_BALANCE, {"user_id": user_id})
     return int(value or 0)
 
 
 async def all_given(session: AsyncSession, user_id: int) -> bool:
     """Whether every credit the user ever received was given (sign-up gift, giveaway code, refund), none
     bought or granted by support: what decides whether the bot may call the balance "free"."""
-    query = select(col(LedgerEntry.id)).where(
-        col(LedgerEntry.user_id) == user_id,
-        col(LedgerEntry.kind).in_((EntryKind.GRANT, EntryKind.PURCHASE)),
-    )
-    return await session.scalar(query.limit(1)) is None
+    return await session.scalar(_ANY_NOT_GIVEN, {"user_id": user_id}) is None
 
 
 async def _record(session: AsyncSession, user_id: int, delta: int, kind: EntryKind, key: str, reference: str) -> bool:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -85,18 +85,21 @@ async def forget_expired(session: AsyncSession, now: datetime) -> int:
     return affected(await session.execute(delete(LinkCode).where(col(LinkCode.expires_at) <= now)))
 
 
+# Built once: a web visitor's every welcome asks whether a platform vouches for it (`handlers.linking`).
+_LINKED_TO = (
+    select(col(LinkedIdentity.channel), col(LinkedIdentity.external_id))
+    .where(col(LinkedIdentity.user_id) == bindparam("user_id"))
+    .order_by(col(LinkedIdentity.id))
+)
+
+
 async def identities(session: AsyncSession, user_id: int) -> list[Identity]:
     """Every identity reaching this account: the one it was created with first, then the linked ones."""
     user = await session.get(User, user_id)
     if user is None:
         return []
-    query = (
-        select(col(LinkedIdentity.channel), col(LinkedIdentity.external_id))
-        .where(col(LinkedIdentity.user_id) == user_id)
-        .order_by(col(LinkedIdentity.id))
-    )
-    linked = [Identity(str(c), str(e)) for c, e in (await session.execute(query)).all()]
-    return [Identity(user.channel, user.external_id), *linked]
+    rows = (await session.execute(_LINKED_TO, {"user_id": user_id})).all()
+    return [Identity(user.channel, user.external_id), *(Identity(str(c), str(e)) for c, e in rows)]
 
 
 async def identity_on(session: AsyncSession, user_id: int, channel: str) -> Identity | None:

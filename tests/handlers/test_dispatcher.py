@@ -24,6 +24,18 @@ async def test_first_message_creates_user_with_signup_credits_and_welcome(servic
         assert await ledger.balance(s, user.id or 0) == 3
 
 
+async def test_credits_are_called_free_only_while_every_one_was_given(services: Services) -> None:
+    """`ledger.all_given` decides the welcome's wording: a bought credit makes the balance no longer "free"."""
+    bot = make_dispatcher(services)
+    assert "3 free credits" in await say(bot, inbound("/start", user="44", event_id="a", lang="en"))
+    async with services.db.transaction() as s:
+        user_id = await users.find_id(s, Identity("telegram", "44"))
+        assert user_id is not None
+        await ledger.credit(s, user_id, 10, kind=ledger.EntryKind.PURCHASE, key="stars:charge-1")
+    reply = await say(bot, inbound("/start", user="44", event_id="b", lang="en"))
+    assert "You have 13 credits." in reply and "welcome gift" not in reply
+
+
 async def test_bengali_hint_gives_bengali_with_bengali_digits(services: Services) -> None:
     bot = make_dispatcher(services)
     reply = await say(bot, inbound("/start", user="43", lang="bn"))
