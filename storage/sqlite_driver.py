@@ -17,6 +17,8 @@ share of the front's CPU (bench/RESULTS.md, issue 17). So:
   closed together (SQLAlchemy's adapter makes four trips: cursor, execute, fetch, close).
 - While a trip is still out (a task cancelled mid-statement), everything after it queues behind it on the thread:
   the connection is never used from both threads at once.
+- A transaction on the event loop lets the other tasks run every `LOOP_SLICE_S` (a batch of 64 events is one
+  transaction): the web chat's pages, the webhooks' answers and the event streams wait at most about that long.
 - Ending a transaction that never began (the pool's reset of a connection it gets back) costs nothing.
 """
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import time
 from collections.abc import Callable, Generator, Iterable
 from functools import partial
 from typing import Any
@@ -32,6 +35,7 @@ from typing import Any
 import aiosqlite
 
 ITER_CHUNK_SIZE = 64  # aiosqlite's default
+LOOP_SLICE_S = 0.005  # a transaction on the event loop holds it at most this long between two chances for others
 Settle = Callable[[asyncio.Future[Any], Any], None]
 
 
@@ -54,6 +58,7 @@ class OneTripConnection(aiosqlite.Connection):
         self._busy_timeout_ms = busy_timeout_ms
         self._waits_ms = busy_timeout_ms  # SQLite's busy timeout as last set on this connection
         self._out = 0  # trips sent to the thread and not yet back (counted on the event loop's side)
+        self._slice_began: float | None = None  # when this transaction last let the other tasks run
 
     def cursor(self) -> _Ready:  # type: ignore[override]
         """No trip: the sqlite3 cursor is made on the thread, with the first statement."""
@@ -65,6 +70,7 @@ class OneTripConnection(aiosqlite.Connection):
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
         if self.on_loop and not self._out:
+            await self._take_turns()
             try:
                 return self._without_waiting(fn, *args, **kwargs)
             except sqlite3.OperationalError as error:
@@ -72,6 +78,16 @@ class OneTripConnection(aiosqlite.Connection):
                     raise
                 # Another process holds the lock: the statement did nothing; it waits on the thread instead.
         return await self._on_thread(partial(self._waiting, fn), *args, **kwargs)
+
+    async def _take_turns(self) -> None:
+        """The statements of a transaction on the event loop never suspend it: every `LOOP_SLICE_S`, the others'
+        turn (no one else uses this connection meanwhile: it is checked out to this task)."""
+        now = time.perf_counter()
+        if self._slice_began is None:
+            self._slice_began = now
+        elif now - self._slice_began > LOOP_SLICE_S:
+            await asyncio.sleep(0)
+            self._slice_began = time.perf_counter()
 
     def _without_waiting(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         self._wait_at_most(0)
@@ -98,6 +114,7 @@ class OneTripConnection(aiosqlite.Connection):
                 await self._execute(how)
         finally:
             self.on_loop = False
+            self._slice_began = None
 
     async def _on_thread(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """aiosqlite's trip, except that the answer finds no event loop when the statement outlived it.

@@ -141,6 +141,33 @@ async def test_a_writer_that_must_wait_for_another_process_waits_on_the_thread(
     assert await _thread_running(ours) == threading.get_ident()  # and the next transaction is on the loop again
 
 
+async def test_a_long_transaction_on_the_event_loop_lets_the_others_run(both: tuple[Database, Database]) -> None:
+    """A transaction's statements on the event loop never suspend it; a long one (a batch of 64 events) must still
+    let the other tasks (a page, a webhook's answer) run every `LOOP_SLICE_S`, not only after its commit."""
+    ours, _ = both
+    async with ours.transaction() as session:  # the pooled connection is made (its set-up goes to the thread)
+        await session.execute(text("SELECT 1"))
+    beats: list[float] = []
+    stop = asyncio.Event()
+
+    async def heartbeat() -> None:
+        while not stop.is_set():
+            beats.append(time.monotonic())
+            await asyncio.sleep(0)
+
+    beating = asyncio.create_task(heartbeat())
+    await asyncio.sleep(0.01)
+    async with ours.transaction() as session:
+        began = time.monotonic()
+        while time.monotonic() - began < 0.3:  # statement after statement for 0.3 s
+            await session.execute(text("SELECT count(*) FROM users"))
+        ended = time.monotonic()
+    stop.set()
+    await beating
+    seen = [began, *(b for b in beats if began < b < ended), ended]
+    assert max(b - a for a, b in zip(seen, seen[1:], strict=False)) < 0.1  # 0.3 s without a beat before
+
+
 def test_a_statement_that_outlives_its_event_loop_ends_quietly(tmp_path: Path) -> None:
     """A task cancelled while its statement runs (at shutdown), the loop closed before the statement ends: the
     connection's thread used to die with "Event loop is closed" (the intermittent error of CI runs; aiosqlite's
