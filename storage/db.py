@@ -30,6 +30,14 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_ONLY = "nexoraz_read_only"  # execution option: the transaction only reads (`Database.read`)
 ON_THREAD = "nexoraz_on_thread"  # execution option: the transaction may run long (`Database.transaction(long=True)`)
 SCRUB_WAIT_MS = 1_000
+# PostgreSQL connections kept open per process, and made for a peak beyond them (closed again when returned).
+# With 10 kept, a front under load (50 requests in flight, each a few short transactions) kept making and
+# closing overflow connections: a TCP connect, a TLS handshake, asyncpg's set-up and every statement prepared
+# again, ~13% of the front's CPU (bench/RESULTS.md, issue 17; still ~6% with 20 kept). At most 40 per process:
+# two fronts and a few workers (whose pools grow only to their own few transactions at a time) stay under
+# PostgreSQL's default max_connections (100).
+POSTGRES_POOL_SIZE = 30
+POSTGRES_POOL_OVERFLOW = 10
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
@@ -44,7 +52,14 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         _configure_sqlite(engine)
         return engine
     # hide_parameters: an error's text never carries the bound values (names, phone numbers) into a log.
-    return create_async_engine(url, echo=echo, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_async_engine(
+        url,
+        echo=echo,
+        hide_parameters=True,
+        pool_pre_ping=True,
+        pool_size=POSTGRES_POOL_SIZE,
+        max_overflow=POSTGRES_POOL_OVERFLOW,
+    )
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from storage import events, migrate, users
 from storage.db import Database
@@ -73,6 +73,24 @@ async def test_old_events_are_forgotten(database: Database) -> None:
     async with database.transaction() as s:
         assert await events.forget_older_than(s, 8) == 1
         assert await events.claim(s, "web", "old", key=KEY)
+
+
+async def test_a_busy_front_reuses_its_postgres_connections(database: Database) -> None:
+    """Many short transactions at once (a front under load): each connection is made once and kept, not made and
+    closed again around every peak (a TCP connect, a TLS handshake and every statement prepared again)."""
+    if database.dialect != "postgresql":
+        pytest.skip("SQLite's connections are files opened once")
+    made: list[object] = []
+    event.listen(database.engine.sync_engine, "connect", lambda *_: made.append(1))
+
+    async def short() -> None:
+        async with database.transaction() as s:
+            await s.execute(text("SELECT 1"))
+            await asyncio.sleep(0.01)  # held for a moment, as a handler's statements hold it
+
+    for _ in range(5):
+        await asyncio.gather(*(short() for _ in range(25)))
+    assert len(made) <= 25
 
 
 async def test_rolled_back_transaction_leaves_nothing(database: Database) -> None:
