@@ -50,13 +50,14 @@ async def main(messages: int, rounds: int) -> None:
         chat = app.channel("web")
         assert isinstance(chat, WebChat)
         base = f"http://127.0.0.1:{app.port}"
-        shipped_keep, shipped_starts_work = chat.store.add_entry, chat._starts_work
+        shipped_keep, shipped_starts_work = chat.store.keep_turn, chat._starts_work
         visitor = ""
 
-        async def keep_and_push(user_id: int, body: dict[str, Any], client_id: str | None = None) -> int:
-            entry = await shipped_keep(user_id, body, client_id)  # then wake the stream, as a result's push does
-            await chat._push.publish(visitor, {"type": "kept", "entry": entry})
-            return entry
+        async def keep_and_push(*turn: Any) -> tuple[int, dict[str, Any]] | None:
+            kept = await shipped_keep(*turn)  # then wake the stream, as a result's push does
+            if kept is not None:
+                await chat._push.publish(visitor, {"type": "kept", "entry": kept[0]})
+            return kept
 
         ways = {  # (place taken first, the turn pushed to the stream)
             "kept after handling (text)": (False, False),
@@ -74,7 +75,7 @@ async def main(messages: int, rounds: int) -> None:
                 for r in range(rounds):
                     for number, (way, (first, pushed)) in enumerate(ways.items()):
                         chat._starts_work = (lambda events: True) if first else shipped_starts_work  # type: ignore[method-assign]
-                        chat.store.add_entry = keep_and_push if pushed else shipped_keep  # type: ignore[method-assign]
+                        chat.store.keep_turn = keep_and_push if pushed else shipped_keep  # type: ignore[method-assign]
                         results[way] += await _round(http, base, messages, f"r{r}w{number}")
                 drain.cancel()
                 stream.close()
