@@ -160,7 +160,7 @@ def create_app(settings: Settings) -> App:
     )
 
     async def locale_of(visitor: str) -> str | None:
-        async with db.transaction() as session:
+        async with db.read() as session:
             user = await users.find(session, users.Identity("web", visitor))
             return user.locale if user else None
 

@@ -91,13 +91,10 @@ class WebChat:
     async def send(self, chat_id: str, replies: Sequence[Reply]) -> None:
         """Kept in the conversation = delivered (the page shows it on its next load); then pushed if open."""
         try:
-            user_id = await self.store.user_id(chat_id)
-            if user_id is None:
+            kept = await self.store.keep_replies(chat_id, replies)
+            if kept is None:
                 raise Refused("the web visitor is gone (erased)")
-            drawn = await self.store.serialize(user_id, replies)
-            entry = 0
-            if any(r["type"] != "action" for r in drawn):
-                entry = await self.store.add_entry(user_id, {"replies": drawn})
+            entry, drawn = kept
         except ChannelError:
             raise
         except Exception as error:

@@ -81,10 +81,6 @@ class WebChatStore:
             found = await entries.entry_for_client(session, user_id, client_id)
         return {**found[1], "entry": found[0]} if found else None
 
-    async def add_entry(self, user_id: int, body: dict[str, Any], client_id: str | None = None) -> int:
-        async with self.db.transaction() as session:
-            return await entries.add_entry(session, user_id, body, client_id)
-
     async def keep_turn(
         self,
         visitor: str,
@@ -113,6 +109,19 @@ class WebChatStore:
             }
             return await entries.keep_entry(session, user_id, turn, client_id)
 
+    async def keep_replies(self, visitor: str, replies: Sequence[Reply]) -> tuple[int, list[dict[str, Any]]] | None:
+        """Replies pushed to the visitor (a job's progress, its results), in one transaction as `keep_turn`: the
+        account, the replies drawn, and the turn kept unless it is only chat actions ("typing" is shown, not
+        kept). Returns (entry id, 0 when not kept; the drawn replies); None when there is no account (erased)."""
+        async with self.db.transaction() as session:
+            user_id = await users.find_id(session, Identity("web", visitor))
+            if user_id is None:
+                return None
+            drawn = [await self._serialize(session, user_id, r) for r in replies]
+            if all(r["type"] == "action" for r in drawn):
+                return 0, drawn
+            return await entries.add_entry(session, user_id, {"replies": drawn}), drawn
+
     async def reserve(self, user_id: int, client_id: str) -> None:
         async with self.db.transaction() as session:
             await entries.reserve(session, user_id, client_id)
@@ -134,12 +143,8 @@ class WebChatStore:
         async with self.db.read() as session:
             return await entries.last_entry(session, user_id)
 
-    async def serialize(self, user_id: int, replies: Sequence[Reply]) -> list[dict[str, Any]]:
-        """The JSON the page draws; files become links to stored rows (stored here when they are not yet)."""
-        async with self.db.transaction() as session:
-            return [await self._serialize(session, user_id, r) for r in replies]
-
     async def _serialize(self, session: Any, user_id: int, reply: Reply) -> dict[str, Any]:
+        """The JSON the page draws; files become links to stored rows (stored here when they are not yet)."""
         match reply:
             case Text():
                 return {"type": "text", "text": reply.text}

@@ -19,7 +19,7 @@ from bot import app as app_module
 from bot.channels.webchat import WebChat
 from bot.settings import Settings
 from handlers.errors import ServiceUnavailable
-from handlers.model import Text
+from handlers.model import ChatAction, Text
 from handlers.privacy import CANCEL, DELETE_PREFIX
 from handlers.router import button_payload
 from storage import users
@@ -231,3 +231,19 @@ async def test_a_users_turns_become_visible_in_the_order_of_their_ids(database: 
     assert seen_meanwhile == [] and elsewhere
     kept_after = await later  # the user's lock is free: the message is kept now, with the higher id
     assert await _visible(database, user_id) == [early, kept_after]
+
+
+async def test_a_chat_action_is_pushed_to_the_open_page_but_not_kept(served: tuple[app_module.App, str]) -> None:
+    """ "Typing" shows while the page is open; a reload draws only what was said (`WebChatStore.keep_replies`)."""
+    app, base = served
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        chat, visitor, first = await _visitor(app, http, base)
+        async with http.get(base + f"/webchat/events?after={first}") as stream:
+            await chat.send(visitor, [ChatAction(action="typing")])
+            await chat.send(visitor, [Text(text="ready")])
+            got = await _events(stream, lambda seen: "ready" in _texts(seen))
+        pushed = [r["type"] for _, data in got for r in data.get("replies", [])]
+        assert pushed == ["action", "text"]
+        async with http.get(base + f"/webchat/events?after={first}") as stream:  # a reload catches up
+            again = await _events(stream, lambda seen: "ready" in _texts(seen))
+        assert [r["type"] for _, data in again for r in data.get("replies", [])] == ["text"]
