@@ -97,6 +97,32 @@ async def render_rate(s: Stack) -> tuple[int, float]:
     return len(rows), 60 * len(rows) / span if span > 0 else float("nan")
 
 
+async def gc_pauses(s: Stack) -> str:
+    """The fronts' collector pauses since they started serving, from their /metrics (bot/heap.py)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    count: dict[str, float] = defaultdict(float)
+    total: dict[str, float] = defaultdict(float)
+    long = 0.0
+    for base in [s.base, *s.more_bases]:
+        async with s.http.get(base + "/metrics") as response:
+            page = await response.text()
+        for family in text_string_to_metric_families(page):
+            if family.name != "nexoraz_gc_pause_seconds":
+                continue
+            for sample in family.samples:
+                generation = sample.labels.get("generation", "?")
+                if sample.name.endswith("_count"):
+                    count[generation] += sample.value
+                elif sample.name.endswith("_sum"):
+                    total[generation] += sample.value
+                elif sample.name.endswith("_bucket") and sample.labels.get("le") == "0.05":
+                    long -= sample.value  # pauses of 50 ms or less; the count adds all of them below
+    long += sum(count.values())
+    each = ", ".join(f"gen{g} {count[g]:.0f} ({1000 * total[g]:.0f} ms)" for g in sorted(count))
+    return f"{each or 'none'}; longer than 50 ms: {long:.0f}"
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -188,6 +214,7 @@ async def run(args: argparse.Namespace) -> None:
                 f"{args.render_workers if not args.redis else args.workers} worker(s)); settled {waited:.1f} s after "
                 "the last update"
             )
+            print(f"front GC pauses (since start-up, all fronts): {await gc_pauses(s)}")
             sent = len(s.telegram.calls) + len(s.graph.calls)
             print(f"platform calls answered by the emulators: {sent}; Graph rejections {len(s.graph.rejections)}")
             print(f"audit: {result.line()}")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot import privacy_http
+from bot import heap, privacy_http
 from bot.channels.base import Channel
 from bot.channels.webchat import WebChat
 from bot.channels.webchat_identity import VisitorState, WebIdentity
@@ -371,9 +371,15 @@ async def serve(settings: Settings, stop_signals: Sequence[signal.Signals] = (si
     except BaseException:  # a one-line start-up error: close what was opened, so nothing else is printed
         await stop(app)
         raise
+    heap.settle_after_start()
+    pauses = heap.PauseWatch(app.metrics.gc_pause) if app.metrics is not None else None
+    if pauses is not None:
+        pauses.attach()
     try:
         await stopping.wait()
         log.info("stopping: no new updates; jobs in flight have %ss to finish", STOP_GRACE_S)
     finally:
+        if pauses is not None:
+            pauses.detach()
         await stop(app, STOP_GRACE_S)
     log.info("stopped")

@@ -16,6 +16,7 @@ from bot import logs
 
 log = logging.getLogger(__name__)
 
+GC_PAUSE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5)
 RENDER_BUCKETS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 120.0, 300.0)
 
 
@@ -42,6 +43,13 @@ class Metrics:
             "nexoraz_render_jobs",
             "Render jobs by the state they reached (delivered, undelivered, failed, handed_back)",
             ["state"],
+            registry=r,
+        )
+        self.gc_pauses = Histogram(
+            "nexoraz_gc_pause_seconds",
+            "Time this process stood still in the garbage collector (every request in flight waits), by generation",
+            ["generation"],
+            buckets=GC_PAUSE_BUCKETS,
             registry=r,
         )
         self.render_seconds = Histogram(
@@ -85,6 +93,9 @@ class Metrics:
             self.queue_depth.set_function(lambda: float(queue_depth()))
 
     # handlers.context.Observer -------------------------------------------------------------------
+
+    def gc_pause(self, generation: int, seconds: float) -> None:
+        self.gc_pauses.labels(str(generation)).observe(seconds)
 
     def event(self, channel: str, kind: str, event_id: str) -> None:
         self.updates.labels(channel=channel, kind=kind).inc()
