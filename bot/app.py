@@ -15,7 +15,7 @@ from aiohttp import web
 from bot import heap, privacy_http
 from bot.channels.base import Channel
 from bot.channels.webchat import WebChat
-from bot.channels.webchat_identity import VisitorState, WebIdentity
+from bot.channels.webchat_identity import Lookup, WebIdentity
 from bot.channels.webchat_relay import LocalPush
 from bot.channels.webchat_store import WebChatStore
 from bot.http import Check, add_ops_routes, create_http_app
@@ -164,15 +164,18 @@ def create_app(settings: Settings) -> App:
             user = await users.find(session, users.Identity("web", visitor))
             return user.locale if user else None
 
-    async def web_visitor_state(visitor: str) -> tuple[VisitorState, int | None]:
-        """Live (with the account's id), erased (an account once existed: its identity is remembered past
-        /delete) or never seen."""
+    store = WebChatStore(db, blobs)
+
+    async def web_visitor_state(visitor: str, message_id: str | None) -> Lookup:
+        """Live (with the account's id, and the turn kept for `message_id` if the page sent one before), erased
+        (an account once existed: its identity is remembered past /delete) or never seen; one read."""
         identity = users.Identity("web", visitor)
         async with db.read() as session:
             if (user_id := await users.find_id(session, identity)) is not None:
-                return "live", user_id
+                kept = await store.answered_in(session, user_id, message_id) if message_id else None
+                return Lookup("live", user_id, kept)
             erased = await ledger.signup_granted(session, identity.keyed_hash(settings.secret_key("identity")))
-            return ("erased" if erased else "unknown"), None
+            return Lookup("erased" if erased else "unknown")
 
     async def adopt_legacy_visitor(token: str, visitor: str) -> bool:
         async with db.transaction() as session:
@@ -189,7 +192,7 @@ def create_app(settings: Settings) -> App:
     webchat = WebChat(
         dispatcher.dispatch,
         locale_of,
-        WebChatStore(db, blobs),
+        store,
         push,
         identity,
         services.limiter,

@@ -86,7 +86,13 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         driver = connection.connection.driver_connection
         if isinstance(driver, sqlite_driver.OneTripConnection):  # short transactions run on the event loop
             driver.on_loop = not options.get(ON_THREAD, False)
-        connection.exec_driver_sql("BEGIN DEFERRED" if reads_only else "BEGIN IMMEDIATE")
+        # Straight to the driver's cursor: through `exec_driver_sql` the BEGIN cost as much as the transaction's
+        # own statement (an execution context, events, a result), about 90 us on every transaction.
+        cursor = connection.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute("BEGIN DEFERRED" if reads_only else "BEGIN IMMEDIATE")
+        finally:
+            cursor.close()
 
 
 class Database:

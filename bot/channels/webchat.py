@@ -118,17 +118,17 @@ class WebChat:
     async def message(self, request: web.Request) -> web.Response:
         if not self.identity.same_origin(request):
             return self._cross_site(request)
-        visitor = await self.visitor(request)
         try:
             body = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
             body = None
         if not isinstance(body, dict):
             return web.json_response({"error": "expected a JSON object"}, status=400)
+        client_id = _client_id(body.get("id"))
+        visitor = await self.visitor(request, message_id=client_id)  # one read: the cookie, and a retry's turn
         text = _string(body.get("text"))
         payload = _string(body.get("payload")) or None
         shown = _string(body.get("label")) if payload else text
-        client_id = _client_id(body.get("id"))
         mine = None if body.get("quiet") is True else {"type": "text", "text": shown[:4096]}
         kind = Kind.BUTTON if payload else Kind.TEXT
         event = self._event(request, visitor, kind, client_id, text=text or "", payload=payload)
@@ -181,7 +181,10 @@ class WebChat:
         uploads = _uploads(events)
         try:
             user_id = None if visitor.fresh else visitor.user_id or await self.store.user_id(visitor.id)
-            kept = await self.store.answered(user_id, client_id) if user_id and client_id else None
+            if visitor.user_id and client_id and visitor.turn_checked == client_id:
+                kept = visitor.kept_turn  # the cookie check's read looked already
+            else:
+                kept = await self.store.answered(user_id, client_id) if user_id and client_id else None
         except Exception as error:
             if not transient(error):
                 raise
@@ -336,8 +339,10 @@ class WebChat:
 
     # Helpers ------------------------------------------------------------------------------------
 
-    async def visitor(self, request: web.Request, *, sets_cookie: bool = True) -> Visitor:
-        return await self.identity.of(request, sets_cookie=sets_cookie)
+    async def visitor(
+        self, request: web.Request, *, sets_cookie: bool = True, message_id: str | None = None
+    ) -> Visitor:
+        return await self.identity.of(request, sets_cookie=sets_cookie, message_id=message_id)
 
     def remember(self, request: web.Request, response: web.StreamResponse, visitor: Visitor) -> None:
         self.identity.remember(request, response, visitor)

@@ -24,7 +24,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -35,19 +35,34 @@ _LEGACY = re.compile(r"^[A-Za-z0-9_-]{22,43}$")  # before issue #14: a raw token
 _COOKIE = re.compile(r"^([A-Za-z0-9_-]{32})\.([0-9a-f]{1,12})\.([A-Za-z0-9_-]{22})$")
 
 VisitorState = Literal["live", "erased", "unknown"]
-StateOf = Callable[[str], Awaitable[tuple[VisitorState, int | None]]]  # (state, the account's id when live)
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """What the cookie check read, in one read transaction: the visitor's state, the account's id when live and,
+    when the request named its message (the page's id), the turn already kept for that message (a retry)."""
+
+    state: VisitorState
+    user_id: int | None = None
+    kept_turn: dict[str, Any] | None = None
+
+
+StateOf = Callable[[str, str | None], Awaitable[Lookup]]  # (visitor id, the message's id if any)
 Adopt = Callable[[str, str], Awaitable[bool]]  # (legacy raw token, new external id) -> whether one was renamed
 
 
 @dataclass(frozen=True, slots=True)
 class Visitor:
     """`id`: the keyed hash (the only name the rest of the system sees); `cookie`: a new cookie to set, if any;
-    `user_id`: the account found when the cookie was checked (saves the message a second look-up)."""
+    `user_id`: the account found when the cookie was checked (saves the message a second look-up);
+    `turn_checked`: the message id whose kept turn the same read looked for, `kept_turn` what it found."""
 
     id: str
     cookie: str | None = None
     adopted: bool = False  # a legacy visitor given a new cookie: known, not new
     user_id: int | None = None
+    turn_checked: str | None = None
+    kept_turn: dict[str, Any] | None = None
 
     @property
     def fresh(self) -> bool:
@@ -84,9 +99,10 @@ class WebIdentity:
         cookie = f"{secret}.{issued}.{self._tag(secret, issued)}"
         return Visitor(self.visitor_id(secret), cookie)
 
-    async def of(self, request: web.Request, *, sets_cookie: bool = True) -> Visitor:
+    async def of(self, request: web.Request, *, sets_cookie: bool = True, message_id: str | None = None) -> Visitor:
         """The visitor a request's cookie names; a new one (with a cookie to set) when it names none we issued.
-        `sets_cookie=False`: the answer will not carry a new cookie, so a legacy account is not moved by it."""
+        `sets_cookie=False`: the answer will not carry a new cookie, so a legacy account is not moved by it.
+        `message_id`: the page's id for the message this request sends; the same read looks for its kept turn."""
         cookie = request.cookies.get(COOKIE, "")
         found = _COOKIE.match(cookie)
         if found is None:
@@ -95,9 +111,11 @@ class WebIdentity:
         if not hmac.compare_digest(tag, self._tag(secret, issued)):
             return self.issue()  # never issued here: a guess or a forgery reaches nothing
         visitor_id = self.visitor_id(secret)
-        state, user_id = await self._state_of(visitor_id)
-        if state == "live" or (state == "unknown" and self._clock() - int(issued, 16) <= ISSUE_GRACE_SECONDS):
-            return Visitor(visitor_id, user_id=user_id)
+        looked = await self._state_of(visitor_id, message_id)
+        if looked.state == "live":
+            return Visitor(visitor_id, user_id=looked.user_id, turn_checked=message_id, kept_turn=looked.kept_turn)
+        if looked.state == "unknown" and self._clock() - int(issued, 16) <= ISSUE_GRACE_SECONDS:
+            return Visitor(visitor_id)
         return self.issue()  # erased, or issued long ago and never used: start over, reaching nothing
 
     async def _legacy(self, token: str) -> Visitor:

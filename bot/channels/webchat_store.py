@@ -12,7 +12,7 @@ import asyncio
 import io
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image as PILImage
 from PIL import ImageOps, UnidentifiedImageError
@@ -27,6 +27,9 @@ from storage.db import Database
 from storage.errors import is_transient
 from storage.models import StoredFile
 from storage.users import Identity
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +81,12 @@ class WebChatStore:
 
     async def answered(self, user_id: int, client_id: str) -> dict[str, Any] | None:
         async with self.db.read() as session:
-            found = await entries.entry_for_client(session, user_id, client_id)
+            return await self.answered_in(session, user_id, client_id)
+
+    @staticmethod
+    async def answered_in(session: AsyncSession, user_id: int, client_id: str) -> dict[str, Any] | None:
+        """The turn kept for the page's message id (a retry gets it again), inside the caller's transaction."""
+        found = await entries.entry_for_client(session, user_id, client_id)
         return {**found[1], "entry": found[0]} if found else None
 
     async def keep_turn(

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 from PIL import Image as PILImage
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from bot import app as app_module
 from bot.channels.base import Refused
@@ -273,3 +273,31 @@ async def test_the_same_id_sent_twice_at_once_gets_one_answer_twice(served: app_
         async with http.get(base + "/webchat/history") as r:
             turns = [e for e in (await r.json())["entries"] if (e.get("me") or {}).get("text") == "credits"]
         assert len(turns) == 1
+
+
+async def test_a_message_with_the_pages_id_takes_three_transactions_and_its_retry_one(served: app_module.App) -> None:
+    """The cookie check's read also looks for the turn kept for the message's id (a retry): a known visitor's
+    message is that read, the handler's transaction and the turn's; a retry is the read alone, and gets the
+    first answer."""
+    began: list[object] = []
+    listen = served.db.engine.sync_engine
+    base = _base(served)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.post(base + "/webchat/messages", json={"text": "hi", "id": "hello-00001"}) as r:
+            assert r.status == 200  # the visitor's account exists from here on
+
+        def count(connection: object) -> None:
+            began.append(connection)
+
+        event.listen(listen, "begin", count)
+        try:
+            async with http.post(base + "/webchat/messages", json={"text": "credits", "id": "credits-0001"}) as r:
+                first = await r.json()
+            assert len(began) == 3, len(began)
+            began.clear()
+            async with http.post(base + "/webchat/messages", json={"text": "credits", "id": "credits-0001"}) as r:
+                again = await r.json()
+            assert len(began) == 1, len(began)
+        finally:
+            event.remove(listen, "begin", count)
+    assert again["repeat"] is True and again["replies"] == first["replies"] and again["entry"] == first["entry"]

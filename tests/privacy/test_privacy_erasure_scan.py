@@ -186,5 +186,5 @@ async def test_after_delete_nothing_of_the_seller_is_left_in_the_database_files_
     assert not left, "\n".join(left)
 
 
-async def _never_asked(visitor: str) -> Any:
+async def _never_asked(visitor: str, message_id: str | None) -> Any:
     raise AssertionError("only the visitor id is computed here")
