@@ -1,7 +1,8 @@
 """One inbound event -> replies: dedupe, load or create the user, route, map typed errors once.
 
 The event id is claimed in the same transaction as the handler's writes, so a redelivery is a no-op and a
-crash part-way lets the platform's redelivery try again. Replies go out only after the commit.
+crash part-way lets the platform's redelivery try again. Replies go out only after the commit. An event's
+`within` runs in that transaction too, after its handler (the web chat keeps its turn there).
 
 This is the front end's hot path (bench/dispatch.py profiles it): a returning user's `/help` costs the
 claim, one SELECT (user and pending /delete) and the commit; nothing is written to the user's row unless
@@ -91,6 +92,8 @@ class Dispatcher:
                         return []
                     notices = await privacy.before_route(event, ctx)  # policy-change notice, /delete cancelling
                     replies = notices + await self._route(event, ctx)
+                    if event.within is not None:
+                        await event.within(ctx, replies)
             except AppError as error:
                 replies, ctx = await self._refused(event, error)
         except Exception as error:
@@ -143,7 +146,10 @@ class Dispatcher:
             identity = Identity(event.channel.value, event.user_id)
             ctx = await self._context(event, session, identity, known.get(identity))
             notices = await privacy.before_route(event, ctx)
-            staged.append((notices + await self._route(event, ctx), ctx))
+            replies = notices + await self._route(event, ctx)
+            if event.within is not None:
+                await event.within(ctx, replies)
+            staged.append((replies, ctx))
         return staged
 
     async def _sign_up(
@@ -234,7 +240,10 @@ class Dispatcher:
             notices = await privacy.before_route(event, ctx)
             text = ctx.t(error.key, **error.args_for_message)
             reply = Choice(text=text, buttons=error.buttons) if error.buttons else Text(text=text)
-            return [*notices, reply], ctx
+            replies = [*notices, reply]
+            if event.within is not None:
+                await event.within(ctx, replies)
+            return replies, ctx
 
     async def _route(self, event: Inbound, ctx: Context) -> list[Reply]:
         if event.kind is Kind.BUTTON and event.payload:

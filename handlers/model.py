@@ -5,9 +5,11 @@ Frozen, slotted, keyword-only dataclasses: no platform type ever reaches a handl
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 
 class Channel(StrEnum):
@@ -54,6 +56,10 @@ class Inbound:
     display_name: str | None = None
     origin: str | None = None  # web chat only: a keyed hash of the visitor's network address (per-network limits)
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # Run by the dispatcher inside the transaction that records the event, after its handler, with the handler's
+    # `Context` and replies (the web chat keeps its turn there: no second transaction, no second wait for the
+    # writer). Not part of the event's identity.
+    within: Within | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -137,3 +143,5 @@ class Invoice:
 
 
 Reply = Text | Choice | Image | Document | Album | Progress | ChatAction | Link | Invoice
+# `Inbound.within`: (the handler's `handlers.context.Context`, its replies) inside the event's transaction.
+Within = Callable[[Any, list[Reply]], Awaitable[None]]

@@ -18,6 +18,7 @@ or another front process serves the same conversation and files.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import re
@@ -30,7 +31,7 @@ from aiohttp import web
 from bot.channels.base import ChannelError, Refused, Unavailable
 from bot.channels.webchat_identity import COOKIE, Visitor, WebIdentity
 from bot.channels.webchat_relay import Push
-from bot.channels.webchat_store import WebChatStore, transient
+from bot.channels.webchat_store import TurnKeeper, WebChatStore, transient
 from bot.channels.webchat_uploads import MAX_UPLOAD_BYTES, MAX_UPLOADS_PER_MESSAGE, FormRefused, read_photo_form
 from bot.channels.webchat_views import accept_language, add_view_routes
 from handlers.errors import ServiceUnavailable
@@ -209,6 +210,11 @@ class WebChat:
             if not transient(error):
                 raise
             return self._unavailable(request, visitor, uploads)
+        left_out = mine.pop("left_out", 0) if mine is not None and mine["type"] == "photos" else 0
+        keeper = None
+        if len(events) == 1 and not left_out:  # (an album's turn holds every photo's replies: kept after them)
+            keeper = TurnKeeper(self.store, visitor.id, mine, uploads, client_id)
+            events = [dataclasses.replace(events[0], within=keeper.keep)]
         replies: list[Reply] = []
         for done, event in enumerate(events):
             try:
@@ -217,11 +223,13 @@ class WebChat:
                 await self._give_up_place(reserved, client_id)
                 return self._unavailable(request, visitor, _uploads(events[done:]))
         existed = user_id is not None
-        left_out = mine.pop("left_out", 0) if mine is not None and mine["type"] == "photos" else 0
         if left_out:
             t = catalog(await self.locale_of(visitor.id) or "en")
             replies.append(Text(text=t("photo-too-many", limit=MAX_UPLOADS_PER_MESSAGE, left=left_out)))
-        turn_kept = await self.store.keep_turn(visitor.id, mine, uploads, replies, client_id)
+        if keeper is not None and keeper.committed:
+            turn_kept = keeper.kept
+        else:  # not recorded by this request (a redelivery, a rate-limited message), or several events
+            turn_kept = await self.store.keep_turn(visitor.id, mine, uploads, replies, client_id)
         if turn_kept is None:  # erased by this very message (/delete), or rate limited before it existed
             for path, _, _ in uploads:
                 await self.store.drop_upload(path)

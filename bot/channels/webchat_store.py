@@ -31,6 +31,8 @@ from storage.users import Identity
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from handlers.context import Context
+
 log = logging.getLogger(__name__)
 
 PREVIEW_SIDE = 640
@@ -106,16 +108,25 @@ class WebChatStore:
         seven transactions in all, the largest share of the front's CPU under load (bench/RESULTS.md, #17).
         """
         async with self.db.transaction() as session:
-            user_id = await users.find_id(session, Identity("web", visitor))
-            if user_id is None:
-                return None
-            if mine is not None and mine["type"] == "photos":
-                mine["files"] = await self._record_uploads(session, user_id, uploads)
-            turn: dict[str, Any] = {
-                "me": mine,
-                "replies": [await self._serialize(session, user_id, r) for r in replies],
-            }
-            return await entries.keep_entry(session, user_id, turn, client_id)
+            return await self.keep_turn_in(session, visitor, mine, uploads, replies, client_id)
+
+    async def keep_turn_in(
+        self,
+        session: AsyncSession,
+        visitor: str,
+        mine: dict[str, Any] | None,
+        uploads: Sequence[tuple[str, str, int]],
+        replies: Sequence[Reply],
+        client_id: str | None,
+    ) -> tuple[int, dict[str, Any]] | None:
+        """`keep_turn` inside the caller's transaction: the one that recorded the message (`Inbound.within`)."""
+        user_id = await users.find_id(session, Identity("web", visitor))
+        if user_id is None:
+            return None
+        if mine is not None and mine["type"] == "photos":
+            mine["files"] = await self._record_uploads(session, user_id, uploads)
+        turn: dict[str, Any] = {"me": mine, "replies": [await self._serialize(session, user_id, r) for r in replies]}
+        return await entries.keep_entry(session, user_id, turn, client_id)
 
     async def keep_replies(self, visitor: str, replies: Sequence[Reply]) -> tuple[int, list[dict[str, Any]]] | None:
         """Replies pushed to the visitor (a job's progress, its results), in one transaction as `keep_turn`: the
@@ -275,3 +286,38 @@ def make_preview(data: bytes) -> bytes | None:
 def transient(error: BaseException) -> bool:
     """Storage errors the page may simply retry (the database or the disk blinked)."""
     return is_transient(error) or isinstance(error, OSError)
+
+
+class TurnKeeper:
+    """Keeps a one-event message's turn inside the transaction that records the event (`Inbound.within`): one
+    transaction for the message instead of two, and no second wait for the writer behind the next batch.
+    What it kept counts once that transaction has committed (it is published by the context's after-commit
+    steps): a batch that rolls back and is recorded again event by event keeps the turn again."""
+
+    def __init__(
+        self,
+        store: WebChatStore,
+        visitor: str,
+        mine: dict[str, Any] | None,
+        uploads: Sequence[tuple[str, str, int]],
+        client_id: str | None,
+    ) -> None:
+        self._store, self._visitor, self._mine, self._uploads, self._client_id = (
+            store,
+            visitor,
+            mine,
+            uploads,
+            client_id,
+        )
+        self.committed = False
+        self.kept: tuple[int, dict[str, Any]] | None = None
+
+    async def keep(self, ctx: Context, replies: list[Reply]) -> None:
+        kept = await self._store.keep_turn_in(
+            ctx.session, self._visitor, self._mine, self._uploads, replies, self._client_id
+        )
+
+        async def publish() -> None:
+            self.committed, self.kept = True, kept
+
+        ctx.after_commit.append(publish)

@@ -4,6 +4,7 @@ once, after its commit, in order per user, and one failing handler costs no othe
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -109,4 +110,53 @@ async def test_a_crowd_of_first_messages_signs_up_in_one_go_and_credits_each_ide
             assert user is not None
             assert await ledger.balance(session, user.id or 0) == (0 if n == 0 else 3)
             assert len(await ledger.recent(session, user.id or 0, 10)) == (0 if n == 0 else 1)
+        assert await ledger.drift(session) == []
+
+
+async def test_within_runs_in_the_events_transaction_and_counts_only_once_committed(services: Services) -> None:
+    """`Inbound.within` writes in the transaction that records its event, after the handler, with the handler's
+    replies; what it publishes after the commit happens once, for the attempt that committed: not for a batch
+    that rolled back (one buggy handler in it), nor for an event whose own handling failed."""
+    bot = make_dispatcher(services)
+    help_ = bot.router.commands["help"]
+
+    async def flaky_help(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
+        if event.user_id == "bug":
+            raise RuntimeError("a bug in one handler")
+        if event.user_id == "refused":
+            raise AppError("photo-busy")
+        return await help_(event, ctx, argument)
+
+    bot.router.commands["help"] = flaky_help
+    ran: dict[str, int] = {}
+    published: dict[str, list[str]] = {}
+
+    def keeper(user: str) -> Any:
+        async def within(ctx: Context, replies: list[Reply]) -> None:
+            ran[user] = ran.get(user, 0) + 1
+            # A write of its own in the event's transaction: it commits or rolls back with the claim.
+            await ledger.credit(ctx.session, ctx.user.id or 0, 5, kind=ledger.EntryKind.GRANT, key=f"within-{user}")
+
+            async def publish() -> None:
+                published.setdefault(user, []).append(texts(replies))
+
+            ctx.after_commit.append(publish)
+
+        return within
+
+    names = ("w1", "bug", "w2", "refused", "w3")
+    await asyncio.gather(*(bot.dispatch(inbound("hi", user=u)) for u in (*names, "lead")))  # sign-ups
+    # The lead goes alone or first in the batch; the rest queue behind it and are recorded as one batch.
+    events = [inbound("/help", user="lead")]
+    events += [dataclasses.replace(inbound("/help", user=u), within=keeper(u)) for u in names]
+    replies = [texts(r) for r in await asyncio.gather(*(bot.dispatch(e) for e in events))][1:]
+    assert ran["w1"] == 2 and "bug" not in ran  # the batch with the bug rolled back, then each went alone
+    assert {u: len(p) for u, p in published.items()} == {"w1": 1, "w2": 1, "refused": 1, "w3": 1}
+    assert published["w1"] == [replies[0]] and "/credits" in replies[0]  # the replies the caller got
+    assert "very busy" in published["refused"][0]  # a typed error: recorded again with its reply, and within
+    async with services.db.transaction() as session:
+        for u in names:
+            user = await users.find(session, Identity("telegram", u))
+            assert user is not None
+            assert await ledger.balance(session, user.id or 0) == 3 + (0 if u == "bug" else 5), u
         assert await ledger.drift(session) == []
