@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from handlers.context import Context, Services
+from handlers.dispatcher import Dispatcher
 from handlers.errors import AppError
 from handlers.model import Inbound, Reply
 from storage import ledger, users
@@ -69,8 +70,8 @@ async def test_redeliveries_inside_one_backlog_are_answered_once_per_bot(service
     assert [bool(r) for r in replies] == [True] * 5 + [True, False, True, False]
 
 
-async def test_a_failing_handler_costs_no_other_event_its_answer(services: Services) -> None:
-    bot = make_dispatcher(services)
+def _break_help(bot: Dispatcher) -> None:
+    """/help fails for two users: a bug for "bug", a typed error for "refused"."""
     help_ = bot.router.commands["help"]
 
     async def flaky_help(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
@@ -81,6 +82,11 @@ async def test_a_failing_handler_costs_no_other_event_its_answer(services: Servi
         return await help_(event, ctx, argument)
 
     bot.router.commands["help"] = flaky_help
+
+
+async def test_a_failing_handler_costs_no_other_event_its_answer(services: Services) -> None:
+    bot = make_dispatcher(services)
+    _break_help(bot)
     events = [inbound("/help", user=u) for u in ("f1", "bug", "f2", "refused", "f3")]
     replies = [texts(r) for r in await asyncio.gather(*(bot.dispatch(e) for e in events))]
     assert all("/credits" in replies[i] for i in (0, 2, 4))
@@ -118,16 +124,7 @@ async def test_within_runs_in_the_events_transaction_and_counts_only_once_commit
     replies; what it publishes after the commit happens once, for the attempt that committed: not for a batch
     that rolled back (one buggy handler in it), nor for an event whose own handling failed."""
     bot = make_dispatcher(services)
-    help_ = bot.router.commands["help"]
-
-    async def flaky_help(event: Inbound, ctx: Context, argument: str) -> list[Reply]:
-        if event.user_id == "bug":
-            raise RuntimeError("a bug in one handler")
-        if event.user_id == "refused":
-            raise AppError("photo-busy")
-        return await help_(event, ctx, argument)
-
-    bot.router.commands["help"] = flaky_help
+    _break_help(bot)
     ran: dict[str, int] = {}
     published: dict[str, list[str]] = {}
 
