@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import event, text
 
-from storage import events, migrate, users
+from storage import events, migrate, users, webchat
 from storage.db import Database
 from storage.models import LinkedIdentity, ProcessedEvent
 from storage.users import Identity
@@ -154,3 +154,30 @@ async def test_a_look_up_does_not_wait_for_a_busy_writer(database: Database) -> 
     await writer
     async with database.read() as s:
         assert await users.find(s, Identity("web", "during")) is not None
+
+
+async def test_a_turn_with_a_new_message_id_is_not_read_back(database: Database) -> None:
+    """`webchat.keep_entry` with the page's id: a new id's row comes back from its INSERT; only an id kept before
+    is read back (a retry gets the first answer, whose id and body stand)."""
+    async with database.transaction() as session:
+        user, _ = await users.get_or_create(session, Identity("web", "turns"), locale="en", display_name=None)
+    said: list[str] = []
+
+    def note(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        said.append(statement.split()[0].upper())
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        async with database.transaction() as session:
+            first = await webchat.keep_entry(session, user.id or 0, {"replies": ["one"]}, "page-id-0001")
+        new_id = list(said)
+        said.clear()
+        async with database.transaction() as session:
+            again = await webchat.keep_entry(session, user.id or 0, {"replies": ["two"]}, "page-id-0001")
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", note)
+    assert first[0] > 0 and first[1] == {"replies": ["one"]}
+    assert again == first  # the first answer stands
+    reads = {"new": new_id.count("SELECT"), "again": said.count("SELECT")}
+    ordering = 1 if database.dialect == "postgresql" else 0  # PostgreSQL's FOR NO KEY UPDATE on the user's row
+    assert reads == {"new": ordering, "again": ordering + 1}, (new_id, said)
