@@ -54,7 +54,9 @@ async def main(messages: int, rounds: int) -> None:
         visitor = ""
 
         async def keep_and_push(*turn: Any) -> tuple[int, dict[str, Any]] | None:
-            kept = await shipped_keep(*turn)  # then wake the stream, as a result's push does
+            # Then wake the stream, as a result's push does. The turn is kept inside the message's transaction
+            # now (TurnKeeper), so this wake can come before the commit: the way prices the push, not shipped.
+            kept = await shipped_keep(*turn)
             if kept is not None:
                 await chat._push.publish(visitor, {"type": "kept", "entry": kept[0]})
             return kept

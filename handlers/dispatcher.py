@@ -91,9 +91,7 @@ class Dispatcher:
                     if ctx is None:
                         return []
                     notices = await privacy.before_route(event, ctx)  # policy-change notice, /delete cancelling
-                    replies = notices + await self._route(event, ctx)
-                    if event.within is not None:
-                        await event.within(ctx, replies)
+                    replies = await _within(event, ctx, notices + await self._route(event, ctx))
             except AppError as error:
                 replies, ctx = await self._refused(event, error)
         except Exception as error:
@@ -146,10 +144,7 @@ class Dispatcher:
             identity = Identity(event.channel.value, event.user_id)
             ctx = await self._context(event, session, identity, known.get(identity))
             notices = await privacy.before_route(event, ctx)
-            replies = notices + await self._route(event, ctx)
-            if event.within is not None:
-                await event.within(ctx, replies)
-            staged.append((replies, ctx))
+            staged.append((await _within(event, ctx, notices + await self._route(event, ctx)), ctx))
         return staged
 
     async def _sign_up(
@@ -240,10 +235,7 @@ class Dispatcher:
             notices = await privacy.before_route(event, ctx)
             text = ctx.t(error.key, **error.args_for_message)
             reply = Choice(text=text, buttons=error.buttons) if error.buttons else Text(text=text)
-            replies = [*notices, reply]
-            if event.within is not None:
-                await event.within(ctx, replies)
-            return replies, ctx
+            return await _within(event, ctx, [*notices, reply]), ctx
 
     async def _route(self, event: Inbound, ctx: Context) -> list[Reply]:
         if event.kind is Kind.BUTTON and event.payload:
@@ -265,3 +257,10 @@ class Dispatcher:
         if command_handler is None:
             return await self.fallback(event, ctx, "unknown-command")
         return await command_handler(event, ctx, command.argument)
+
+
+async def _within(event: Inbound, ctx: Context, replies: list[Reply]) -> list[Reply]:
+    """The event's own step in its transaction, after its handler (`Inbound.within`); the replies unchanged."""
+    if event.within is not None:
+        await event.within(ctx, replies)
+    return replies

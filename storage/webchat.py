@@ -34,7 +34,6 @@ PENDING = json.dumps({"pending": True})
 # KEEP_ENTRIES in one statement (the KEEP_ENTRIES-th newest id is NULL while there are fewer: nothing goes).
 _ENTRIES = WebChatEntry.__table__  # type: ignore[attr-defined]
 _ADD = insert(_ENTRIES).values(user_id=bindparam("user_id"), body=bindparam("body")).returning(_ENTRIES.c.id)
-_ENTRY_ID = _ENTRIES.c.id
 _TRIM = delete(_ENTRIES).where(
     _ENTRIES.c.user_id == bindparam("user_id"),
     _ENTRIES.c.id
@@ -81,7 +80,7 @@ async def keep_entry(
     if client_id is None:
         entry_id = int(await session.scalar(_ADD, {"user_id": user_id, "body": text}) or 0)
     else:  # a new id's row comes back from the insert; only an id kept before is read back (the first answer)
-        added = await session.scalar(insert_ignore(session, WebChatEntry, values).returning(_ENTRY_ID))
+        added = await session.scalar(insert_ignore(session, WebChatEntry, values).returning(_ENTRIES.c.id))
         found = (int(added), body) if added is not None else await entry_for_client(session, user_id, client_id)
         entry_id, kept = found if found else (0, body)
     await session.execute(_TRIM, {"user_id": user_id, "newest_kept": KEEP_ENTRIES - 1})

@@ -182,8 +182,8 @@ class WebChat:
         uploads = _uploads(events)
         try:
             user_id = None if visitor.fresh else visitor.user_id or await self.store.user_id(visitor.id)
-            if visitor.user_id and client_id and visitor.turn_checked == client_id:
-                kept = visitor.kept_turn  # the cookie check's read looked already
+            if client_id and visitor.turn_checked == client_id:  # the cookie check's read looked already
+                kept = visitor.kept_turn
             else:
                 kept = await self.store.answered(user_id, client_id) if user_id and client_id else None
         except Exception as error:
@@ -211,10 +211,9 @@ class WebChat:
                 raise
             return self._unavailable(request, visitor, uploads)
         left_out = mine.pop("left_out", 0) if mine is not None and mine["type"] == "photos" else 0
-        keeper = None
+        keeper = TurnKeeper(self.store, visitor.id, mine, uploads, client_id)
         if len(events) == 1 and not left_out:  # (an album's turn holds every photo's replies: kept after them)
-            keeper = TurnKeeper(self.store, visitor.id, mine, uploads, client_id)
-            events = [dataclasses.replace(events[0], within=keeper.keep)]
+            events = [dataclasses.replace(events[0], within=keeper.within)]
         replies: list[Reply] = []
         for done, event in enumerate(events):
             try:
@@ -226,10 +225,7 @@ class WebChat:
         if left_out:
             t = catalog(await self.locale_of(visitor.id) or "en")
             replies.append(Text(text=t("photo-too-many", limit=MAX_UPLOADS_PER_MESSAGE, left=left_out)))
-        if keeper is not None and keeper.committed:
-            turn_kept = keeper.kept
-        else:  # not recorded by this request (a redelivery, a rate-limited message), or several events
-            turn_kept = await self.store.keep_turn(visitor.id, mine, uploads, replies, client_id)
+        turn_kept = await keeper.kept_after(replies)
         if turn_kept is None:  # erased by this very message (/delete), or rate limited before it existed
             for path, _, _ in uploads:
                 await self.store.drop_upload(path)

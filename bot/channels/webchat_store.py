@@ -12,6 +12,7 @@ import asyncio
 import io
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from PIL import Image as PILImage
@@ -93,25 +94,6 @@ class WebChatStore:
 
     async def keep_turn(
         self,
-        visitor: str,
-        mine: dict[str, Any] | None,
-        uploads: Sequence[tuple[str, str, int]],
-        replies: Sequence[Reply],
-        client_id: str | None,
-    ) -> tuple[int, dict[str, Any]] | None:
-        """After a message was handled, in one transaction: the visitor's account, its uploads' rows, the replies
-        drawn, the turn kept. Returns (entry id, turn) as `storage.webchat.keep_entry` does; None when there is
-        no account (erased by this very message, or never made). The same client id kept twice at once: the turn
-        kept first is returned.
-
-        One transaction, not four (the account, the uploads, the drawing, the turn): a web chat message was
-        seven transactions in all, the largest share of the front's CPU under load (bench/RESULTS.md, #17).
-        """
-        async with self.db.transaction() as session:
-            return await self.keep_turn_in(session, visitor, mine, uploads, replies, client_id)
-
-    async def keep_turn_in(
-        self,
         session: AsyncSession,
         visitor: str,
         mine: dict[str, Any] | None,
@@ -119,7 +101,11 @@ class WebChatStore:
         replies: Sequence[Reply],
         client_id: str | None,
     ) -> tuple[int, dict[str, Any]] | None:
-        """`keep_turn` inside the caller's transaction: the one that recorded the message (`Inbound.within`)."""
+        """After a message was handled, in the caller's transaction (`TurnKeeper`: the one that recorded the
+        message, or one of its own): the visitor's account, its uploads' rows, the replies drawn, the turn kept.
+        Returns (entry id, turn) as `storage.webchat.keep_entry` does; None when there is no account (erased by
+        this very message, or never made). The same client id kept twice at once: the turn kept first is returned.
+        """
         user_id = await users.find_id(session, Identity("web", visitor))
         if user_id is None:
             return None
@@ -288,36 +274,36 @@ def transient(error: BaseException) -> bool:
     return is_transient(error) or isinstance(error, OSError)
 
 
+@dataclass
 class TurnKeeper:
-    """Keeps a one-event message's turn inside the transaction that records the event (`Inbound.within`): one
-    transaction for the message instead of two, and no second wait for the writer behind the next batch.
-    What it kept counts once that transaction has committed (it is published by the context's after-commit
-    steps): a batch that rolls back and is recorded again event by event keeps the turn again."""
+    """One message's turn, kept once. A one-event message keeps it inside the transaction that records the event
+    (`within`, as `Inbound.within`): one transaction for the message instead of two, and no second wait for the
+    writer behind the next batch. What that kept counts once the transaction has committed (published by the
+    context's after-commit steps): a batch that rolls back and is recorded again event by event keeps the turn
+    again. Otherwise (an album, a redelivery, a rate-limited message) `kept_after` keeps it in its own."""
 
-    def __init__(
-        self,
-        store: WebChatStore,
-        visitor: str,
-        mine: dict[str, Any] | None,
-        uploads: Sequence[tuple[str, str, int]],
-        client_id: str | None,
-    ) -> None:
-        self._store, self._visitor, self._mine, self._uploads, self._client_id = (
-            store,
-            visitor,
-            mine,
-            uploads,
-            client_id,
-        )
-        self.committed = False
-        self.kept: tuple[int, dict[str, Any]] | None = None
+    store: WebChatStore
+    visitor: str
+    mine: dict[str, Any] | None
+    uploads: Sequence[tuple[str, str, int]]
+    client_id: str | None
+    committed: bool = False
+    kept: tuple[int, dict[str, Any]] | None = None
 
-    async def keep(self, ctx: Context, replies: list[Reply]) -> None:
-        kept = await self._store.keep_turn_in(
-            ctx.session, self._visitor, self._mine, self._uploads, replies, self._client_id
-        )
+    async def within(self, ctx: Context, replies: list[Reply]) -> None:
+        kept = await self._keep(ctx.session, replies)
 
         async def publish() -> None:
             self.committed, self.kept = True, kept
 
         ctx.after_commit.append(publish)
+
+    async def kept_after(self, replies: Sequence[Reply]) -> tuple[int, dict[str, Any]] | None:
+        """The turn: as kept with the message, or kept now in a transaction of its own."""
+        if self.committed:
+            return self.kept
+        async with self.store.db.transaction() as session:
+            return await self._keep(session, replies)
+
+    async def _keep(self, session: AsyncSession, replies: Sequence[Reply]) -> tuple[int, dict[str, Any]] | None:
+        return await self.store.keep_turn(session, self.visitor, self.mine, self.uploads, replies, self.client_id)
