@@ -38,7 +38,7 @@ def event_key(event_id: str, bot: str = "", *, key: bytes) -> str:
 async def claim(session: AsyncSession, channel: str, event_id: str, *, key: bytes, bot: str = "") -> bool:
     """True the first time `bot` sees an event; False for a redelivery (in the same or another process)."""
     values = {"channel": channel, "event_id": event_key(event_id, bot, key=key), "created_at": utcnow()}
-    return bool(affected(await session.execute(insert_ignore(session, ProcessedEvent, values))))
+    return bool(affected(await insert_ignore(session, ProcessedEvent, values)))
 
 
 async def claim_many(session: AsyncSession, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -49,8 +49,8 @@ async def claim_many(session: AsyncSession, keys: list[tuple[str, str]]) -> set[
     now = utcnow()
     rows = [{"channel": channel, "event_id": key, "created_at": now} for channel, key in keys]
     table = ProcessedEvent.__table__  # type: ignore[attr-defined]
-    statement = insert_ignore(session, ProcessedEvent, rows).returning(table.c.channel, table.c.event_id)
-    return {(str(channel), str(key)) for channel, key in (await session.execute(statement)).all()}
+    added = await insert_ignore(session, ProcessedEvent, rows, returning=(table.c.channel, table.c.event_id))
+    return {(str(channel), str(key)) for channel, key in added.all()}
 
 
 async def forget_older_than(session: AsyncSession, days: int, *, now: datetime | None = None) -> int:

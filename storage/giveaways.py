@@ -60,12 +60,8 @@ async def redeem(
         )
         if await session.scalar(earlier.limit(1)) is not None:
             raise CodeRejected
-    claimed = await session.execute(
-        insert_ignore(
-            session,
-            GiveawayRedemption,
-            {"giveaway_id": giveaway_id, "identity_hash": identity_hash, "created_at": now},
-        )
+    claimed = await insert_ignore(
+        session, GiveawayRedemption, {"giveaway_id": giveaway_id, "identity_hash": identity_hash, "created_at": now}
     )
     if not affected(claimed):
         raise CodeRejected

@@ -47,7 +47,7 @@ class Drift:
 
 
 async def open_account(session: AsyncSession, user_id: int) -> None:
-    await session.execute(insert_ignore(session, CreditAccount, {"user_id": user_id, "balance": 0}))
+    await insert_ignore(session, CreditAccount, {"user_id": user_id, "balance": 0})
 
 
 # Built once: the welcome (every first message) asks both; building them on each ask cost more than running them.
@@ -74,19 +74,17 @@ async def all_given(session: AsyncSession, user_id: int) -> bool:
 
 
 async def _record(session: AsyncSession, user_id: int, delta: int, kind: EntryKind, key: str, reference: str) -> bool:
-    result = await session.execute(
-        insert_ignore(
-            session,
-            LedgerEntry,
-            {
-                "user_id": user_id,
-                "delta": delta,
-                "kind": kind.value,
-                "reference": reference[:200],
-                "idempotency_key": key,
-                "created_at": utcnow(),
-            },
-        )
+    result = await insert_ignore(
+        session,
+        LedgerEntry,
+        {
+            "user_id": user_id,
+            "delta": delta,
+            "kind": kind.value,
+            "reference": reference[:200],
+            "idempotency_key": key,
+            "created_at": utcnow(),
+        },
     )
     return bool(affected(result))
 
@@ -226,9 +224,7 @@ async def count_since(session: AsyncSession, user_id: int, kind: EntryKind, sinc
 async def grant_signup(session: AsyncSession, user_id: int, identity_hash: str, amount: int) -> bool:
     """Sign-up credits, once per identity ever: the keyed hash outlives an erased account."""
     await open_account(session, user_id)
-    claimed = await session.execute(
-        insert_ignore(session, SignupGrant, {"identity_hash": identity_hash, "created_at": utcnow()})
-    )
+    claimed = await insert_ignore(session, SignupGrant, {"identity_hash": identity_hash, "created_at": utcnow()})
     if not affected(claimed) or amount <= 0:
         return False
     return await credit(
@@ -242,7 +238,7 @@ async def remember_identities(session: AsyncSession, identity_hashes: list[str])
     if identity_hashes:
         now = utcnow()
         rows = [{"identity_hash": h, "created_at": now} for h in dict.fromkeys(identity_hashes)]
-        await session.execute(insert_ignore(session, SignupGrant, rows))
+        await insert_ignore(session, SignupGrant, rows)
 
 
 async def signup_granted(session: AsyncSession, identity_hash: str) -> bool:
@@ -255,11 +251,11 @@ async def grant_signups(session: AsyncSession, grants: list[tuple[int, str]], am
     statements for all of them. Returns the users credited."""
     if not grants:
         return set()
-    await session.execute(insert_ignore(session, CreditAccount, [{"user_id": u, "balance": 0} for u, _ in grants]))
+    await insert_ignore(session, CreditAccount, [{"user_id": u, "balance": 0} for u, _ in grants])
     now = utcnow()
     hashes = SignupGrant.__table__.c.identity_hash  # type: ignore[attr-defined]
     rows = [{"identity_hash": h, "created_at": now} for _, h in grants]
-    claimed = set((await session.execute(insert_ignore(session, SignupGrant, rows).returning(hashes))).scalars())
+    claimed = set((await insert_ignore(session, SignupGrant, rows, returning=(hashes,))).scalars())
     winners = [(user_id, h) for user_id, h in grants if h in claimed]
     if amount <= 0 or not winners:
         return set()
@@ -275,7 +271,7 @@ async def grant_signups(session: AsyncSession, grants: list[tuple[int, str]], am
         for user_id, h in winners
     ]
     keys = LedgerEntry.__table__.c.idempotency_key  # type: ignore[attr-defined]
-    recorded = set((await session.execute(insert_ignore(session, LedgerEntry, entries).returning(keys))).scalars())
+    recorded = set((await insert_ignore(session, LedgerEntry, entries, returning=(keys,))).scalars())
     credited = {user_id for user_id, h in winners if f"signup:{h}" in recorded}
     if credited:
         await session.execute(

@@ -143,7 +143,7 @@ async def merge(session: AsyncSession, keep: int, fold: int, *, fold_is_new: boo
     now = utcnow()
     rows = [{"user_id": keep, "channel": i.channel, "external_id": i.external_id, "created_at": now} for i in moved]
     if rows:
-        await session.execute(insert_ignore(session, LinkedIdentity, rows))
+        await insert_ignore(session, LinkedIdentity, rows)
     if returned:
         taken = await ledger.take_back(
             session, keep, returned, kind=ledger.EntryKind.LINK, key=f"link-signup:{fold}", reference="second gift"

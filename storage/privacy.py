@@ -64,7 +64,7 @@ def _belongs_to(obj: object, user_id: int) -> bool:
 
 async def request_deletion(session: AsyncSession, user_id: int) -> None:
     await session.execute(delete(DeletionRequest).where(col(DeletionRequest.user_id) == user_id))
-    await session.execute(insert_ignore(session, DeletionRequest, {"user_id": user_id, "created_at": utcnow()}))
+    await insert_ignore(session, DeletionRequest, {"user_id": user_id, "created_at": utcnow()})
 
 
 async def take_deletion_request(session: AsyncSession, user_id: int) -> bool:

@@ -98,7 +98,7 @@ async def arrive(session: AsyncSession, identity: Identity, *, locale: str, disp
             "created_at": now,
             "last_seen_at": now,
         }
-        created = bool(affected(await session.execute(insert_ignore(session, User, values))))
+        created = bool(affected(await insert_ignore(session, User, values)))
         row = (await session.execute(_with_deletion_request(identity))).first()
         assert row is not None
     user, pending = row[0], row[1] is not None
@@ -139,8 +139,8 @@ async def create_many(
         for identity, locale, display_name in newcomers
     ]
     table = User.__table__  # type: ignore[attr-defined]
-    statement = insert_ignore(session, User, rows).returning(table.c.channel, table.c.external_id)
-    inserted = {Identity(str(c), str(e)) for c, e in (await session.execute(statement)).all()}
+    added = await insert_ignore(session, User, rows, returning=(table.c.channel, table.c.external_id))
+    inserted = {Identity(str(c), str(e)) for c, e in added.all()}
     found = await find_many(session, [identity for identity, _, _ in newcomers])
     return {identity: (user, identity in inserted, pending) for identity, (user, pending) in found.items()}
 

@@ -46,6 +46,22 @@ _TRIM = delete(_ENTRIES).where(
         .scalar_subquery()
     ),
 )
+# A reserved place filled (returning its id), and the turn kept for a page's message id (not a reserved place).
+_FILL = (
+    update(_ENTRIES)
+    .where(
+        _ENTRIES.c.user_id == bindparam("owner"),  # (an UPDATE's parameters may not be named as its columns)
+        _ENTRIES.c.client_id == bindparam("client"),
+        _ENTRIES.c.body == PENDING,
+    )
+    .values(body=bindparam("text"))
+    .returning(_ENTRIES.c.id)
+)
+_FOR_CLIENT = select(_ENTRIES.c.id, _ENTRIES.c.body).where(
+    _ENTRIES.c.user_id == bindparam("user_id"),
+    _ENTRIES.c.client_id == bindparam("client_id"),
+    _ENTRIES.c.body != PENDING,
+)
 
 
 def preview_name(file_id: int) -> str:
@@ -72,26 +88,35 @@ async def keep_entry(
     """
     await _in_turn(session, user_id)
     text = json.dumps(body, ensure_ascii=False)
-    values: dict[str, Any] = {"user_id": user_id, "client_id": client_id, "body": text}
-    if client_id is not None:  # a reserved place is filled, once
-        mine = (col(WebChatEntry.user_id) == user_id) & (col(WebChatEntry.client_id) == client_id)
-        await session.execute(update(WebChatEntry).where(mine, col(WebChatEntry.body) == PENDING).values(body=text))
-    kept = body
     if client_id is None:
-        entry_id = int(await session.scalar(_ADD, {"user_id": user_id, "body": text}) or 0)
-    else:  # a new id's row comes back from the insert; only an id kept before is read back (the first answer)
-        added = await session.scalar(insert_ignore(session, WebChatEntry, values).returning(_ENTRIES.c.id))
-        found = (int(added), body) if added is not None else await entry_for_client(session, user_id, client_id)
-        entry_id, kept = found if found else (0, body)
+        entry_id, kept = int(await session.scalar(_ADD, {"user_id": user_id, "body": text}) or 0), body
+    else:
+        entry_id, kept = await _keep_for_client(session, user_id, client_id, body, text)
     await session.execute(_TRIM, {"user_id": user_id, "newest_kept": KEEP_ENTRIES - 1})
     return entry_id, kept
+
+
+async def _keep_for_client(
+    session: AsyncSession, user_id: int, client_id: str, body: dict[str, Any], text: str
+) -> tuple[int, dict[str, Any]]:
+    """A turn with the page's id, in as few statements as its case needs: a new id (a text message) is one
+    insert; a place reserved for it (a photo's) is filled on the insert's conflict; an id answered before (the
+    page's retry) is read back, and that first answer stands."""
+    values = {"user_id": user_id, "client_id": client_id, "body": text}
+    added = (await insert_ignore(session, WebChatEntry, values, returning=(_ENTRIES.c.id,))).scalar()
+    if added is not None:
+        return int(added), body
+    filled = await session.scalar(_FILL, {"owner": user_id, "client": client_id, "text": text})
+    if filled is not None:
+        return int(filled), body
+    return await entry_for_client(session, user_id, client_id) or (0, body)
 
 
 async def reserve(session: AsyncSession, user_id: int, client_id: str) -> None:
     """Takes the turn's place before its message is handled (see `PENDING`); `add_entry` fills it."""
     await _in_turn(session, user_id)
     values = {"user_id": user_id, "client_id": client_id, "body": PENDING}
-    await session.execute(insert_ignore(session, WebChatEntry, values))
+    await insert_ignore(session, WebChatEntry, values)
 
 
 async def _in_turn(session: AsyncSession, user_id: int) -> None:
@@ -109,12 +134,7 @@ async def drop_reserved(session: AsyncSession, user_id: int, client_id: str) -> 
 
 async def entry_for_client(session: AsyncSession, user_id: int, client_id: str) -> tuple[int, dict[str, Any]] | None:
     """The turn kept for the page's message id (None while it is only reserved)."""
-    query = select(col(WebChatEntry.id), col(WebChatEntry.body)).where(
-        col(WebChatEntry.user_id) == user_id,
-        col(WebChatEntry.client_id) == client_id,
-        col(WebChatEntry.body) != PENDING,
-    )
-    row = (await session.execute(query)).first()
+    row = (await session.execute(_FOR_CLIENT, {"user_id": user_id, "client_id": client_id})).first()
     return (int(row[0] or 0), json.loads(row[1])) if row else None
 
 
