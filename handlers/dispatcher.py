@@ -153,8 +153,8 @@ class Dispatcher:
         """A batch's first messages: their users created and their sign-up credits granted, all at once.
         Returns (row, /delete pending, created) per identity, like the returning users' lookup."""
         rows = [(i, locale_from_hint(e.locale_hint), e.display_name) for e, i in newcomers]
-        made = await users.create_many(session, rows)
         config = self.services.config
+        made = await users.create_many(session, rows, policy_seen=config.policy_version)
         for web in (False, True):
             grants = [
                 (user.id or 0, i.keyed_hash(config.identity_key))
@@ -204,7 +204,13 @@ class Dispatcher:
             if not created:
                 users.touch(user, event.display_name)
         else:
-            arrival = await users.arrive(session, identity, locale=hinted, display_name=event.display_name)
+            arrival = await users.arrive(
+                session,
+                identity,
+                locale=hinted,
+                display_name=event.display_name,
+                policy_seen=self.services.config.policy_version,
+            )
             user, pending, created = arrival.user, arrival.deletion_pending, arrival.created
         if not created and event.locale_hint and not user.locale_chosen and user.locale != hinted:
             user.locale = hinted

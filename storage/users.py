@@ -9,16 +9,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, tuple_, union_all, update
+from sqlalchemy import and_, bindparam, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.models import DeletionRequest, LinkedIdentity, RenderJob, User
 from storage.sql import affected, insert_ignore
 from storage.types import utcnow
+
+CHANNELS = ("telegram", "whatsapp", "messenger", "web")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +35,7 @@ class Identity:
     def parse(cls, text: str) -> Identity:
         """`telegram:123`, `whatsapp:<id>`, `messenger:<psid>`, `web:<id>` (operators' notation)."""
         channel, sep, external = text.partition(":")
-        if not sep or not external or channel not in {"telegram", "whatsapp", "messenger", "web"}:
+        if not sep or not external or channel not in CHANNELS:
             raise ValueError(f"not a user reference: {text!r} (expected e.g. telegram:123 or web:abc)")
         return cls(channel, external)
 
@@ -57,36 +59,45 @@ class Arrival:
     deletion_pending: bool
 
 
-def _with_deletion_request(identity: Identity) -> Any:
-    return (
-        select(User, col(DeletionRequest.created_at))
-        .outerjoin(DeletionRequest, col(DeletionRequest.user_id) == col(User.id))
-        .where(col(User.channel) == identity.channel, col(User.external_id) == identity.external_id)
-    )
+def _any_of(channel: Any, external_id: Any) -> Any:
+    """Identities as `channel = c AND external_id IN (...)` for each channel, the ids of each an expanding bound
+    parameter named after it (empty for most batches). Not `(channel, external_id) IN (VALUES ...)`: SQLite
+    walks the whole (channel, external_id) index for that once there are two pairs (15 ms a batch at 50,000
+    users, growing with them); each channel's IN is a search of the index."""
+    return or_(*(and_(channel == c, external_id.in_(bindparam(c, expanding=True))) for c in CHANNELS))
 
 
-def _linked(identities: list[Identity]) -> Any:
-    """The accounts that identities were linked to: (linked channel, linked id, row, /delete requested)."""
-    return (
-        select(col(LinkedIdentity.channel), col(LinkedIdentity.external_id), User, col(DeletionRequest.created_at))
-        .join(User, col(User.id) == col(LinkedIdentity.user_id))
-        .outerjoin(DeletionRequest, col(DeletionRequest.user_id) == col(User.id))
-        .where(
-            tuple_(col(LinkedIdentity.channel), col(LinkedIdentity.external_id)).in_(
-                [(i.channel, i.external_id) for i in identities]
-            )
-        )
-    )
+def _ids_by_channel(identities: list[Identity]) -> dict[str, Any]:
+    return {c: [i.external_id for i in identities if i.channel == c] for c in CHANNELS}
 
 
-async def arrive(session: AsyncSession, identity: Identity, *, locale: str, display_name: str | None) -> Arrival:
+# Every message looks its user up with one of these: built once, with bound parameters (built anew on each call,
+# an expression cost more than running it, bench/RESULTS.md, issue #17).
+_WITH_DELETION_REQUEST: Any = (
+    select(User, col(DeletionRequest.created_at))
+    .outerjoin(DeletionRequest, col(DeletionRequest.user_id) == col(User.id))
+    .where(_any_of(col(User.channel), col(User.external_id)))
+)
+# The accounts that identities were linked to: (linked channel, linked id, row, /delete requested).
+_LINKED: Any = (
+    select(col(LinkedIdentity.channel), col(LinkedIdentity.external_id), User, col(DeletionRequest.created_at))
+    .join(User, col(User.id) == col(LinkedIdentity.user_id))
+    .outerjoin(DeletionRequest, col(DeletionRequest.user_id) == col(User.id))
+    .where(_any_of(col(LinkedIdentity.channel), col(LinkedIdentity.external_id)))
+)
+
+
+async def arrive(
+    session: AsyncSession, identity: Identity, *, locale: str, display_name: str | None, policy_seen: date | None = None
+) -> Arrival:
     """One SELECT for a returning user (the row and any pending /delete together); an UPDATE only when
     something changed. A first message inserts (ON CONFLICT DO NOTHING: two first messages at once make one
-    row) and selects again."""
-    row: Any = (await session.execute(_with_deletion_request(identity))).first()
+    row) and selects again. `policy_seen`: the privacy policy's version a new user is shown (written with the
+    row, not in an UPDATE of it after)."""
+    row: Any = (await session.execute(_WITH_DELETION_REQUEST, _ids_by_channel([identity]))).first()
     created = False
     if row is None:
-        linked = (await session.execute(_linked([identity]))).first()
+        linked = (await session.execute(_LINKED, _ids_by_channel([identity]))).first()
         row = (linked[2], linked[3]) if linked is not None else None
     if row is None:
         now = utcnow()
@@ -95,11 +106,12 @@ async def arrive(session: AsyncSession, identity: Identity, *, locale: str, disp
             "external_id": identity.external_id,
             "locale": locale,
             "display_name": display_name,
+            "policy_version_seen": policy_seen,
             "created_at": now,
             "last_seen_at": now,
         }
         created = bool(affected(await insert_ignore(session, User, values)))
-        row = (await session.execute(_with_deletion_request(identity))).first()
+        row = (await session.execute(_WITH_DELETION_REQUEST, _ids_by_channel([identity]))).first()
         assert row is not None
     user, pending = row[0], row[1] is not None
     if not created:
@@ -119,9 +131,10 @@ def touch(user: User, display_name: str | None) -> None:
 
 
 async def create_many(
-    session: AsyncSession, newcomers: list[tuple[Identity, str, str | None]]
+    session: AsyncSession, newcomers: list[tuple[Identity, str, str | None]], *, policy_seen: date | None = None
 ) -> dict[Identity, tuple[User, bool, bool]]:
     """First messages of a batch: (identity, locale, display name) -> (row, created here, /delete pending).
+    `policy_seen` as for `arrive`.
     One multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING and one SELECT for all of them; a row another
     process created meanwhile is found, not created (then it is a returning user)."""
     if not newcomers:
@@ -133,6 +146,7 @@ async def create_many(
             "external_id": identity.external_id,
             "locale": locale,
             "display_name": display_name,
+            "policy_version_seen": policy_seen,
             "created_at": now,
             "last_seen_at": now,
         }
@@ -150,16 +164,11 @@ async def find_many(session: AsyncSession, identities: list[Identity]) -> dict[I
     Identities not in the result have never written (or were erased): `arrive` creates them one by one."""
     if not identities:
         return {}
-    query = (
-        select(User, col(DeletionRequest.created_at))
-        .outerjoin(DeletionRequest, col(DeletionRequest.user_id) == col(User.id))
-        .where(tuple_(col(User.channel), col(User.external_id)).in_([(i.channel, i.external_id) for i in identities]))
-    )
     found: dict[Identity, tuple[User, bool]] = {}
-    for user, requested in (await session.execute(query)).all():
+    for user, requested in (await session.execute(_WITH_DELETION_REQUEST, _ids_by_channel(identities))).all():
         found[Identity(user.channel, user.external_id)] = (user, requested is not None)
     if missing := [i for i in identities if i not in found]:
-        for channel, external_id, user, requested in (await session.execute(_linked(missing))).all():
+        for channel, external_id, user, requested in (await session.execute(_LINKED, _ids_by_channel(missing))).all():
             found[Identity(channel, external_id)] = (user, requested is not None)
     return found
 
@@ -175,13 +184,14 @@ async def get_or_create(
 # The account's id alone, built once: own row or linked row (an identity is in one of the two, never both). The
 # web chat asks this on every message (the cookie check, keeping the turn); loading the whole row as an ORM
 # object, from an expression built anew each time, was most of that look-up's cost (bench/RESULTS.md, #17).
+# On the tables, not the models: a statement naming no model skips the ORM's per-execution setup.
+_USERS, _LINKS = User.__table__, LinkedIdentity.__table__  # type: ignore[attr-defined]
 _ID_OF: Any = union_all(
-    select(col(User.id)).where(
-        col(User.channel) == bindparam("channel"), col(User.external_id) == bindparam("external_id")
+    select(_USERS.c.id).where(
+        _USERS.c.channel == bindparam("channel"), _USERS.c.external_id == bindparam("external_id")
     ),
-    select(col(LinkedIdentity.user_id)).where(
-        col(LinkedIdentity.channel) == bindparam("channel"),
-        col(LinkedIdentity.external_id) == bindparam("external_id"),
+    select(_LINKS.c.user_id).where(
+        _LINKS.c.channel == bindparam("channel"), _LINKS.c.external_id == bindparam("external_id")
     ),
 ).limit(1)
 
@@ -199,7 +209,7 @@ async def find(session: AsyncSession, identity: Identity) -> User | None:
     )
     user = result.scalar_one_or_none()
     if user is None:
-        linked = (await session.execute(_linked([identity]))).first()
+        linked = (await session.execute(_LINKED, _ids_by_channel([identity]))).first()
         user = linked[2] if linked is not None else None
     return user
 

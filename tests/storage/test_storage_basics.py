@@ -157,8 +157,9 @@ async def test_a_look_up_does_not_wait_for_a_busy_writer(database: Database) -> 
 
 
 async def test_a_turn_with_a_new_message_id_is_not_read_back(database: Database) -> None:
-    """`webchat.keep_entry` with the page's id: a new id's row comes back from its INSERT; only an id kept before
-    is read back (a retry gets the first answer, whose id and body stand)."""
+    """`webchat.keep_entry` with the page's id: a new id's row comes back from its INSERT (and, reserving no
+    place, it has none to fill); only an id kept before is read back (a retry gets the first answer, whose id
+    and body stand)."""
     async with database.transaction() as session:
         user, _ = await users.get_or_create(session, Identity("web", "turns"), locale="en", display_name=None)
     said: list[str] = []
@@ -181,3 +182,4 @@ async def test_a_turn_with_a_new_message_id_is_not_read_back(database: Database)
     reads = {"new": new_id.count("SELECT"), "again": said.count("SELECT")}
     ordering = 1 if database.dialect == "postgresql" else 0  # PostgreSQL's FOR NO KEY UPDATE on the user's row
     assert reads == {"new": ordering, "again": ordering + 1}, (new_id, said)
+    assert new_id.count("INSERT") == 1 and "UPDATE" not in new_id, new_id  # no reserved place to fill
