@@ -50,15 +50,25 @@ async def open_account(session: AsyncSession, user_id: int) -> None:
     await insert_ignore(session, CreditAccount, {"user_id": user_id, "balance": 0})
 
 
-# Built once: the welcome (every first message) asks both; building them on each ask cost more than running them.
-_BALANCE = select(col(CreditAccount.balance)).where(col(CreditAccount.user_id) == bindparam("user_id"))
+# Built once, on the tables (a statement naming no model skips the ORM's per-execution setup): the welcome (every
+# first message) asks the first two, every credit and debit runs the others; building them on each call cost
+# more than running them (bench/RESULTS.md, issue #17). An UPDATE's parameters may not be named as its columns.
+_ACCOUNTS, _ENTRIES = CreditAccount.__table__, LedgerEntry.__table__  # type: ignore[attr-defined]
+_BALANCE = select(_ACCOUNTS.c.balance).where(_ACCOUNTS.c.user_id == bindparam("user_id"))
 _ANY_NOT_GIVEN = (
-    select(col(LedgerEntry.id))
-    .where(
-        col(LedgerEntry.user_id) == bindparam("user_id"),
-        col(LedgerEntry.kind).in_((EntryKind.GRANT, EntryKind.PURCHASE)),
-    )
+    select(_ENTRIES.c.id)
+    .where(_ENTRIES.c.user_id == bindparam("user_id"), _ENTRIES.c.kind.in_((EntryKind.GRANT, EntryKind.PURCHASE)))
     .limit(1)
+)
+_ADD = (
+    update(_ACCOUNTS)
+    .where(_ACCOUNTS.c.user_id.in_(bindparam("owners", expanding=True)))
+    .values(balance=_ACCOUNTS.c.balance + bindparam("amount", type_=Integer))
+)
+_TAKE = (  # the one conditional UPDATE that lowers a balance: never below zero, never read-checked-written
+    update(_ACCOUNTS)
+    .where(_ACCOUNTS.c.user_id == bindparam("owner"), _ACCOUNTS.c.balance >= bindparam("amount", type_=Integer))
+    .values(balance=_ACCOUNTS.c.balance - bindparam("amount", type_=Integer))
 )
 
 
@@ -98,11 +108,7 @@ async def credit(
     await open_account(session, user_id)
     if not await _record(session, user_id, amount, kind, key, reference):
         return False
-    await session.execute(
-        update(CreditAccount)
-        .where(col(CreditAccount.user_id) == user_id)
-        .values(balance=col(CreditAccount.balance) + amount)
-    )
+    await session.execute(_ADD, {"owners": [user_id], "amount": amount})
     return True
 
 
@@ -122,11 +128,7 @@ async def debit(session: AsyncSession, user_id: int, amount: int, *, key: str, r
 
 async def _decrement(session: AsyncSession, user_id: int, amount: int) -> None:
     """The one conditional UPDATE that lowers a balance: never below zero, never read-checked-written."""
-    result = await session.execute(
-        update(CreditAccount)
-        .where(col(CreditAccount.user_id) == user_id, col(CreditAccount.balance) >= amount)
-        .values(balance=col(CreditAccount.balance) - amount)
-    )
+    result = await session.execute(_TAKE, {"owner": user_id, "amount": amount})
     if not affected(result):
         raise InsufficientCredits(await balance(session, user_id), amount)
 
@@ -274,11 +276,7 @@ async def grant_signups(session: AsyncSession, grants: list[tuple[int, str]], am
     recorded = set((await insert_ignore(session, LedgerEntry, entries, returning=(keys,))).scalars())
     credited = {user_id for user_id, h in winners if f"signup:{h}" in recorded}
     if credited:
-        await session.execute(
-            update(CreditAccount)
-            .where(col(CreditAccount.user_id).in_(credited))
-            .values(balance=col(CreditAccount.balance) + amount)
-        )
+        await session.execute(_ADD, {"owners": sorted(credited), "amount": amount})
     return credited
 
 
@@ -305,8 +303,8 @@ def _purchased(user_id: int | BindParameter[int]) -> ScalarSelect[Any]:
     """Credits bought (less those taken back at refunds), as opposed to gifts and sign-up credits."""
     kinds = [EntryKind.PURCHASE.value, EntryKind.PURCHASE_REFUND.value]
     return (
-        select(func.coalesce(func.sum(col(LedgerEntry.delta)), 0))
-        .where(col(LedgerEntry.user_id) == user_id, col(LedgerEntry.kind).in_(kinds))
+        select(func.coalesce(func.sum(_ENTRIES.c.delta), 0))
+        .where(_ENTRIES.c.user_id == user_id, _ENTRIES.c.kind.in_(kinds))
         .scalar_subquery()
     )
 
@@ -321,25 +319,25 @@ def _statement_query() -> Select[tuple[Any, ...]]:
     of its cost (bench/RESULTS.md, issue 17); SQLAlchemy's compiled-statement cache then serves every call."""
     user_id: BindParameter[int] = bindparam("user_id", type_=Integer)
     recent_ids = (
-        select(col(LedgerEntry.id))
-        .where(col(LedgerEntry.user_id) == user_id)
-        .order_by(col(LedgerEntry.id).desc())
+        select(_ENTRIES.c.id)
+        .where(_ENTRIES.c.user_id == user_id)
+        .order_by(_ENTRIES.c.id.desc())
         .limit(bindparam("recent", type_=Integer))
         .scalar_subquery()
     )
     return (
         select(
-            col(CreditAccount.balance),
+            _ACCOUNTS.c.balance,
             _purchased(user_id),
-            col(CreditAccount.plan),
-            col(CreditAccount.plan_expires_at),
-            col(LedgerEntry.created_at),
-            col(LedgerEntry.delta),
-            col(LedgerEntry.kind),
+            _ACCOUNTS.c.plan,
+            _ACCOUNTS.c.plan_expires_at,
+            _ENTRIES.c.created_at,
+            _ENTRIES.c.delta,
+            _ENTRIES.c.kind,
         )
-        .outerjoin(LedgerEntry, col(LedgerEntry.id).in_(recent_ids))
-        .where(col(CreditAccount.user_id) == user_id)
-        .order_by(col(LedgerEntry.id).desc())
+        .outerjoin(_ENTRIES, _ENTRIES.c.id.in_(recent_ids))
+        .where(_ACCOUNTS.c.user_id == user_id)
+        .order_by(_ENTRIES.c.id.desc())
     )
 
 

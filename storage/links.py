@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -60,13 +60,19 @@ def code_hash(code: str, key: bytes) -> str:
     return hmac.new(key, b"link:" + code.encode(), hashlib.sha256).hexdigest()
 
 
+# Built once, on the table: an anonymous web visitor is offered a code at every welcome and /credits.
+_CODES = LinkCode.__table__  # type: ignore[attr-defined]
+_DROP_CODES_OF = delete(_CODES).where(_CODES.c.user_id == bindparam("owner"))
+_ADD_CODE = insert(_CODES)
+
+
 async def issue_code(session: AsyncSession, user_id: int, key: bytes) -> str:
     """A new code for this account; the account's earlier codes stop working (one live code each)."""
-    await session.execute(delete(LinkCode).where(col(LinkCode.user_id) == user_id))
+    await session.execute(_DROP_CODES_OF, {"owner": user_id})
     code = new_code()
     now = utcnow()
-    session.add(LinkCode(code_hash=code_hash(code, key), user_id=user_id, expires_at=now + CODE_TTL, created_at=now))
-    await session.flush()
+    values = {"code_hash": code_hash(code, key), "user_id": user_id, "expires_at": now + CODE_TTL, "created_at": now}
+    await session.execute(_ADD_CODE, values)
     return code
 
 
@@ -86,10 +92,9 @@ async def forget_expired(session: AsyncSession, now: datetime) -> int:
 
 
 # Built once: a web visitor's every welcome asks whether a platform vouches for it (`handlers.linking`).
+_LINKS = LinkedIdentity.__table__  # type: ignore[attr-defined]
 _LINKED_TO = (
-    select(col(LinkedIdentity.channel), col(LinkedIdentity.external_id))
-    .where(col(LinkedIdentity.user_id) == bindparam("user_id"))
-    .order_by(col(LinkedIdentity.id))
+    select(_LINKS.c.channel, _LINKS.c.external_id).where(_LINKS.c.user_id == bindparam("user_id")).order_by(_LINKS.c.id)
 )
 
 
