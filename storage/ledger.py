@@ -65,7 +65,7 @@ _ADD = (
     .where(_ACCOUNTS.c.user_id.in_(bindparam("owners", expanding=True)))
     .values(balance=_ACCOUNTS.c.balance + bindparam("amount", type_=Integer))
 )
-_TAKE = (  # the one conditional UPDATE that lowers a balance: never below zero, never read-checked-written
+_TAKE = (  # see `_decrement`
     update(_ACCOUNTS)
     .where(_ACCOUNTS.c.user_id == bindparam("owner"), _ACCOUNTS.c.balance >= bindparam("amount", type_=Integer))
     .values(balance=_ACCOUNTS.c.balance - bindparam("amount", type_=Integer))

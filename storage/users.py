@@ -71,6 +71,9 @@ def _ids_by_channel(identities: list[Identity]) -> dict[str, Any]:
     return {c: [i.external_id for i in identities if i.channel == c] for c in CHANNELS}
 
 
+# On the tables, not the models, where no model object is wanted: a statement naming no model skips the ORM's
+# per-execution setup.
+_USERS, _LINKS = User.__table__, LinkedIdentity.__table__  # type: ignore[attr-defined]
 # Every message looks its user up with one of these: built once, with bound parameters (built anew on each call,
 # an expression cost more than running it, bench/RESULTS.md, issue #17).
 _WITH_DELETION_REQUEST: Any = (
@@ -94,10 +97,11 @@ async def arrive(
     something changed. A first message inserts (ON CONFLICT DO NOTHING: two first messages at once make one
     row) and selects again. `policy_seen`: the privacy policy's version a new user is shown (written with the
     row, not in an UPDATE of it after)."""
-    row: Any = (await session.execute(_WITH_DELETION_REQUEST, _ids_by_channel([identity]))).first()
+    ids = _ids_by_channel([identity])
+    row: Any = (await session.execute(_WITH_DELETION_REQUEST, ids)).first()
     created = False
     if row is None:
-        linked = (await session.execute(_LINKED, _ids_by_channel([identity]))).first()
+        linked = (await session.execute(_LINKED, ids)).first()
         row = (linked[2], linked[3]) if linked is not None else None
     if row is None:
         now = utcnow()
@@ -111,7 +115,7 @@ async def arrive(
             "last_seen_at": now,
         }
         created = bool(affected(await insert_ignore(session, User, values)))
-        row = (await session.execute(_WITH_DELETION_REQUEST, _ids_by_channel([identity]))).first()
+        row = (await session.execute(_WITH_DELETION_REQUEST, ids)).first()
         assert row is not None
     user, pending = row[0], row[1] is not None
     if not created:
@@ -152,8 +156,7 @@ async def create_many(
         }
         for identity, locale, display_name in newcomers
     ]
-    table = User.__table__  # type: ignore[attr-defined]
-    added = await insert_ignore(session, User, rows, returning=(table.c.channel, table.c.external_id))
+    added = await insert_ignore(session, User, rows, returning=(_USERS.c.channel, _USERS.c.external_id))
     inserted = {Identity(str(c), str(e)) for c, e in added.all()}
     found = await find_many(session, [identity for identity, _, _ in newcomers])
     return {identity: (user, identity in inserted, pending) for identity, (user, pending) in found.items()}
@@ -184,8 +187,6 @@ async def get_or_create(
 # The account's id alone, built once: own row or linked row (an identity is in one of the two, never both). The
 # web chat asks this on every message (the cookie check, keeping the turn); loading the whole row as an ORM
 # object, from an expression built anew each time, was most of that look-up's cost (bench/RESULTS.md, #17).
-# On the tables, not the models: a statement naming no model skips the ORM's per-execution setup.
-_USERS, _LINKS = User.__table__, LinkedIdentity.__table__  # type: ignore[attr-defined]
 _ID_OF: Any = union_all(
     select(_USERS.c.id).where(
         _USERS.c.channel == bindparam("channel"), _USERS.c.external_id == bindparam("external_id")
