@@ -8,6 +8,7 @@ decoder's IndexError) is "render_error". The front never needs to import the ren
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,14 @@ from typing import Any
 RenderResult = dict[str, Any]
 """{"cutout": PNG bytes, "outputs": [(name, mime, bytes)], "hard_photo": bool, "reason": str | None,
 "upload": (mime, bytes): the photo as stored, upright and re-encoded from pixels alone (no EXIF, GPS, XMP)}"""
+
+
+def lower_priority(niceness: int) -> None:
+    """A render process's first step: it yields the CPU to the front (a message's answer is waited for by a
+    person; a render by a queue). Renders that share a core with the front no longer hold its answers up:
+    `bench/load.py --render-load` on 2 cores, p95 186-209 ms -> 126-127 ms (bench/RESULTS.md, issue 17)."""
+    if niceness and hasattr(os, "nice"):
+        os.nice(niceness)
 
 
 def _as_failure(work: Callable[[], RenderResult]) -> RenderResult:

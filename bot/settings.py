@@ -88,6 +88,9 @@ class Settings(BaseSettings):
 
     # Render workers: processes of the in-process pool (`run`) or of each `worker` command.
     render_workers: int = Field(default=1, ge=1, le=64)
+    # Their scheduling priority below the front's (Unix "nice", 0 = the same): where renders share the cores
+    # with the front (`run`), an acknowledgement waits for no render; a render waits a few ms (bench/RESULTS.md).
+    render_niceness: int = Field(default=10, ge=0, le=19)
     job_lease_seconds: int = Field(default=300, ge=10)
     # With REDIS_URL: the render queue's stream and the web chat relay's keys start with REDIS_PREFIX (several
     # bots, or tests, can share one Redis); a queue message whose worker died is delivered again after this long.

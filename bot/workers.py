@@ -111,6 +111,8 @@ class RenderPool:
             self._pool = ProcessPoolExecutor(
                 max_workers=self._settings.render_workers,
                 mp_context=multiprocessing.get_context("spawn"),  # never fork a process holding sockets and threads
+                initializer=render_task.lower_priority,
+                initargs=(self._settings.render_niceness,),
             )
         return self._pool
 
