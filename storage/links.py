@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage import ledger, privacy
+from storage import ledger, privacy, users
 from storage.models import (
     ConsentEvent,
     DeletionRequest,
@@ -130,6 +130,7 @@ async def merge(session: AsyncSession, keep: int, fold: int, *, fold_is_new: boo
     sign-up gift, that newcomer's gift is handed back (it cannot have been spent): one gift per person."""
     assert keep != fold
     await session.flush()
+    users.reach_changed(session)
     moved = await identities(session, fold)
     returned = 0
     if fold_is_new and await _signup_amount(session, keep):
@@ -175,6 +176,7 @@ async def unlink(session: AsyncSession, user_id: int, identity: Identity) -> boo
     found = await identities(session, user_id)
     if identity not in found or len(found) < 2:
         return False
+    users.reach_changed(session)
     linked = col(LinkedIdentity.user_id) == user_id
     if identity == found[0]:
         successor = found[1]

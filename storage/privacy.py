@@ -17,6 +17,7 @@ from sqlalchemy import String, cast, delete, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from storage import users
 from storage.models import ConsentEvent, DeletionReceipt, DeletionRequest, LedgerEntry, StoredFile, User
 from storage.sql import affected, insert_ignore
 from storage.types import utcnow
@@ -38,6 +39,7 @@ async def erase_user(session: AsyncSession, user_id: int) -> list[str]:
     """Delete the user and everything hanging off them; returns the blob paths to delete after commit."""
     paths = await file_paths(session, user_id)
     await session.flush()
+    users.reach_changed(session)
     await session.execute(
         update(LedgerEntry)
         .where(col(LedgerEntry.user_id) == user_id)

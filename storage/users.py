@@ -203,6 +203,23 @@ async def find_id(session: AsyncSession, identity: Identity) -> int | None:
     return int(found) if found is not None else None
 
 
+# Set on a transaction that changed which account an identity reaches (a link, an unlink, an erasure, a re-key):
+# what was looked up at its start may be stale after it.
+_REACH_CHANGED = "nexoraz_reach_changed"
+
+
+def reach_changed(session: AsyncSession) -> None:
+    session.info[_REACH_CHANGED] = True
+
+
+async def account_of(session: AsyncSession, identity: Identity, looked_up: int) -> int | None:
+    """The id of the account this identity reaches, `looked_up` earlier in this transaction (a message's user,
+    read with its batch): looked up again only if the transaction has since changed who reaches what."""
+    if session.info.get(_REACH_CHANGED):
+        return await find_id(session, identity)
+    return looked_up
+
+
 async def find(session: AsyncSession, identity: Identity) -> User | None:
     """The account this identity reaches: its own row, or the row it was linked to."""
     result = await session.execute(
@@ -224,6 +241,7 @@ async def rekey(session: AsyncSession, old: Identity, external_id: str) -> int |
         return None
     user.external_id = external_id
     session.add(user)
+    reach_changed(session)
     same_chat = (col(RenderJob.user_id) == user.id) & (col(RenderJob.chat_id) == old.external_id)
     await session.execute(update(RenderJob).where(same_chat).values(chat_id=external_id))
     return user.id

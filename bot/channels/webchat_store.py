@@ -95,18 +95,17 @@ class WebChatStore:
     async def keep_turn(
         self,
         session: AsyncSession,
-        visitor: str,
+        user_id: int | None,
         mine: dict[str, Any] | None,
         uploads: Sequence[tuple[str, str, int]],
         replies: Sequence[Reply],
         client_id: str | None,
     ) -> tuple[int, dict[str, Any]] | None:
         """After a message was handled, in the caller's transaction (`TurnKeeper`: the one that recorded the
-        message, or one of its own): the visitor's account, its uploads' rows, the replies drawn, the turn kept.
-        Returns (entry id, turn) as `storage.webchat.keep_entry` does; None when there is no account (erased by
-        this very message, or never made). The same client id kept twice at once: the turn kept first is returned.
-        """
-        user_id = await users.find_id(session, Identity("web", visitor))
+        message, or one of its own): for the visitor's account, its uploads' rows, the replies drawn, the turn
+        kept. Returns (entry id, turn) as `storage.webchat.keep_entry` does; None when there is no account
+        (erased by this very message, or never made). The same client id kept twice at once: the turn kept first
+        is returned."""
         if user_id is None:
             return None
         if mine is not None and mine["type"] == "photos":
@@ -291,7 +290,9 @@ class TurnKeeper:
     kept: tuple[int, dict[str, Any]] | None = None
 
     async def within(self, ctx: Context, replies: list[Reply]) -> None:
-        kept = await self._keep(ctx.session, replies)
+        # The message's own account, read with its batch (unless its handler linked or erased one since).
+        user_id = await users.account_of(ctx.session, Identity("web", self.visitor), ctx.user_id)
+        kept = await self.store.keep_turn(ctx.session, user_id, self.mine, self.uploads, replies, self.client_id)
 
         async def publish() -> None:
             self.committed, self.kept = True, kept
@@ -303,7 +304,5 @@ class TurnKeeper:
         if self.committed:
             return self.kept
         async with self.store.db.transaction() as session:
-            return await self._keep(session, replies)
-
-    async def _keep(self, session: AsyncSession, replies: Sequence[Reply]) -> tuple[int, dict[str, Any]] | None:
-        return await self.store.keep_turn(session, self.visitor, self.mine, self.uploads, replies, self.client_id)
+            user_id = await users.find_id(session, Identity("web", self.visitor))
+            return await self.store.keep_turn(session, user_id, self.mine, self.uploads, replies, self.client_id)
