@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import math
 import os
 import platform
@@ -32,6 +33,8 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from sqlalchemy import text
@@ -123,6 +126,22 @@ async def gc_pauses(s: Stack) -> str:
     return f"{each or 'none'}; longer than 50 ms: {long:.0f}"
 
 
+@contextmanager
+def collector_held() -> Iterator[None]:
+    """This harness's own garbage collector, off while the users send. One of its full collections (150-260 ms
+    with 400 web sessions, the emulators' records and every acknowledgement so far) stalls every request in
+    flight on this side, and was counted as the front's latency: the cluster of slow WhatsApp acknowledgements
+    of earlier rounds, p99 280-460 ms (bench/RESULTS.md, issue 17, eighth session). `--harness-gc` leaves it on."""
+    gc.collect()
+    gc.freeze()  # what exists is out of later collections' walks
+    gc.disable()  # reference counting still frees nearly all of a request's garbage
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.unfreeze()
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -175,7 +194,8 @@ async def run(args: argparse.Namespace) -> None:
                     wants_photo = args.photo_every > 0 and index % args.photo_every == 0
                     acks.extend(await user(s, channel, n, args.messages, photo if wants_photo else None))
 
-            await asyncio.gather(*(one(i, c, n) for i, (c, n) in enumerate(plan)))
+            with nullcontext() if args.harness_gc else collector_held():
+                await asyncio.gather(*(one(i, c, n) for i, (c, n) in enumerate(plan)))
             elapsed = time.perf_counter() - began
             front_cpu, own_cpu = sum(map(cpu_seconds, front_pids)) - front_cpu, time.process_time() - own_cpu
             if renderer is not None:
@@ -205,7 +225,8 @@ async def run(args: argparse.Namespace) -> None:
                 f"CPU while sending: front process(es) {front_cpu:.1f} s "
                 f"({100 * front_cpu / elapsed:.0f}% of one core, {per_update:.1f} ms per update), "
                 f"this harness (emulators and clients) {own_cpu:.1f} s ({100 * own_cpu / elapsed:.0f}%); "
-                f"render load: {'one core rendering 1600x1200 photos throughout' if args.render_load else 'none'}"
+                f"render load: {'one core rendering 1600x1200 photos throughout' if args.render_load else 'none'}; "
+                f"harness collector: {'on' if args.harness_gc else 'held while sending'}"
             )
             for channel, values in sorted(by_channel.items()):
                 print(f"  {channel:16} {len(values):5} acks, {quantiles(values)}")
@@ -238,6 +259,7 @@ def main() -> None:
     parser.add_argument("--redis", action="store_true", help="Redis queue and `python -m bot worker` processes")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--render-workers", type=int, default=1)
+    parser.add_argument("--harness-gc", action="store_true", help="leave this harness's own collector on (as before)")
     parser.add_argument("--render-load", action="store_true", help="keep one core rendering while the load runs")
     parser.add_argument("--fronts", type=int, default=1, help="front processes (more than one needs --redis)")
     args = parser.parse_args()
