@@ -96,7 +96,7 @@ def measure(
 ) -> dict[str, object]:
     import render
     from render.api import WORK_MAX_SIDE
-    from render.decode import decode
+    from render.decoding import decode
     from render.encode import encode
 
     seg = _segmenter(kind, device, onnx, threads)

@@ -46,7 +46,7 @@ torch.set_num_threads(threads)
 
 import render
 from render.api import WORK_MAX_SIDE
-from render.decode import decode
+from render.decoding import decode
 from render.encode import encode
 from render.onnx_runner import onnx_network
 from render.segmenter import OnnxU2NetSegmenter, U2NetSegmenter

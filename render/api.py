@@ -10,8 +10,8 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from render.compose import compose
-from render.cutout import Cutout, assess
-from render.decode import decode
+from render.cutouts import Cutout, assess
+from render.decoding import decode
 from render.encode import Output, encode
 from render.errors import SegmentationFailed
 from render.segmenter import Segmenter, load_segmenter

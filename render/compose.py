@@ -8,7 +8,7 @@ import math
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageOps
 
-from render.cutout import Cutout
+from render.cutouts import Cutout
 from render.styles import Style
 
 FILL = 0.85

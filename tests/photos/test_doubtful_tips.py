@@ -14,7 +14,7 @@ from sqlalchemy import select
 from handlers.i18n import catalog
 from handlers.model import Choice
 from handlers.results import HARD_TIPS, result_replies
-from render.cutout import SUBJECT_CUT_OFF, SUBJECT_TOO_LARGE, SUBJECT_TOO_SMALL, UNCERTAIN_EDGES
+from render.cutouts import SUBJECT_CUT_OFF, SUBJECT_TOO_LARGE, SUBJECT_TOO_SMALL, UNCERTAIN_EDGES
 from storage.models import RenderJob
 from tests.photos.photo_harness import photo_bot
 from tests.photos.test_not_right import balance, entries

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 import render
-from render.cutout import Cutout
+from render.cutouts import Cutout
 
 
 def _cutout(w: int = 300, h: int = 500) -> Cutout:

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 import render
-from render.decode import decode
+from render.decoding import decode
 
 
 def _save(image: Image.Image, fmt: str, **kw: object) -> bytes:
@@ -34,6 +34,13 @@ def test_import_does_not_load_torch() -> None:
     code = "import render, sys; assert 'torch' not in sys.modules; assert 'cv2' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
     code = "import render, sys; assert not any(m.split('.')[0] in ('bot', 'handlers', 'storage') for m in sys.modules)"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    # The public names load on first use (numpy too), and each is what it names, whatever was imported first.
+    code = (
+        "import render, render.cutouts, render.decoding, render.api, sys; assert 'numpy' in sys.modules;"
+        "assert callable(render.cutout) and callable(render.decode) and callable(render.render);"
+        "assert all(getattr(render, name) is not None for name in render.__all__)"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

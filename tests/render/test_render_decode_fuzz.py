@@ -12,7 +12,7 @@ import struct
 import pytest
 from PIL import Image
 
-from render.decode import decode
+from render.decoding import decode
 from render.errors import RenderError, UnreadableImage
 
 MUTANTS_PER_FORMAT = 120

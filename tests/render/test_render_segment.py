@@ -14,7 +14,7 @@ from render_models import fetched_weights, models_dir
 
 import render
 from render.classical import ClassicalSegmenter
-from render.cutout import assess
+from render.cutouts import assess
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-from render.decode import MAX_PIXELS
+from render.decoding import MAX_PIXELS
 from render.errors import ImageTooLarge, UnreadableImage
 
 _CHUNK = "nexoraz-cutout"
