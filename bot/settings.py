@@ -89,7 +89,8 @@ class Settings(BaseSettings):
     # Render workers: processes of the in-process pool (`run`) or of each `worker` command.
     render_workers: int = Field(default=1, ge=1, le=64)
     # Their scheduling priority below the front's (Unix "nice", 0 = the same): where renders share the cores
-    # with the front (`run`), an acknowledgement waits for no render; a render waits a few ms (bench/RESULTS.md).
+    # with the front (`run`), an acknowledgement waits for no render, and renders take the time the front leaves
+    # (as many a minute under `bench/load.py --render-load`; bench/RESULTS.md, issue 17).
     render_niceness: int = Field(default=10, ge=0, le=19)
     job_lease_seconds: int = Field(default=300, ge=10)
     # With REDIS_URL: the render queue's stream and the web chat relay's keys start with REDIS_PREFIX (several

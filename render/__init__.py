@@ -43,36 +43,35 @@ if TYPE_CHECKING:
     from render.styles import PALETTE, SIZES, STYLES, is_valid_size, is_valid_style, parse_size, parse_style
 
 # Where each public name lives, for `__getattr__` (PEP 562).
-_HOME = {
-    **dict.fromkeys(
-        ("compose_outputs", "cutout", "cutout_image", "cutout_images", "default_segmenter", "render", "segment"),
-        "render.api",
+_MODULES = {
+    "render.api": (
+        "compose_outputs",
+        "cutout",
+        "cutout_image",
+        "cutout_images",
+        "default_segmenter",
+        "render",
+        "segment",
+        "segment_batch",
     ),
-    "segment_batch": "render.api",
-    "Cutout": "render.cutouts",
-    "MAX_PIXELS": "render.decoding",
-    "decode": "render.decoding",
-    "Output": "render.encode",
-    **dict.fromkeys(
-        (
-            "ImageTooLarge",
-            "ImageTooSmall",
-            "InvalidOption",
-            "RenderError",
-            "SegmentationFailed",
-            "UnreadableImage",
-            "UnsupportedFormat",
-            "WeightsError",
-            "WeightsUnavailable",
-        ),
-        "render.errors",
+    "render.cutouts": ("Cutout",),
+    "render.decoding": ("MAX_PIXELS", "decode"),
+    "render.encode": ("Output",),
+    "render.errors": (
+        "ImageTooLarge",
+        "ImageTooSmall",
+        "InvalidOption",
+        "RenderError",
+        "SegmentationFailed",
+        "UnreadableImage",
+        "UnsupportedFormat",
+        "WeightsError",
+        "WeightsUnavailable",
     ),
-    "Segmenter": "render.segmenter",
-    "load_segmenter": "render.segmenter",
-    **dict.fromkeys(
-        ("PALETTE", "SIZES", "STYLES", "is_valid_size", "is_valid_style", "parse_size", "parse_style"), "render.styles"
-    ),
+    "render.segmenter": ("Segmenter", "load_segmenter"),
+    "render.styles": ("PALETTE", "SIZES", "STYLES", "is_valid_size", "is_valid_style", "parse_size", "parse_style"),
 }
+_HOME = {name: module for module, names in _MODULES.items() for name in names}
 
 
 def __getattr__(name: str) -> Any:
