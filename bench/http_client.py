@@ -1,5 +1,6 @@
 """The Graph API client's cost per request: httpx on its own transport (httpcore) against httpx on aiohttp
-(bot/http_client.py), same process, same loopback server, rounds alternated.
+(bot/http_client.py), and aiohttp alone (what httpx's request building and response costs on top of the
+transport), same process, same loopback server, rounds alternated.
 
     .venv/bin/python bench/http_client.py [--requests 2000] [--concurrency 50] [--rounds 3]
 
@@ -17,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
 import httpx
 from aiohttp import web
 
@@ -59,6 +61,24 @@ async def measure(client: httpx.AsyncClient, requests: int, concurrency: int) ->
     return requests / (time.perf_counter() - wall), (time.process_time() - cpu) * 1000 / requests
 
 
+async def measure_aiohttp(base: str, requests: int, concurrency: int) -> tuple[float, float]:
+    """The same calls through an aiohttp session of its own, no httpx: the floor under ours."""
+    gate = asyncio.Semaphore(concurrency)
+    async with aiohttp.ClientSession(base_url=base) as http:
+
+        async def one() -> None:
+            async with gate, http.post("1234/messages", json=PAYLOAD) as response:
+                await response.json()
+
+        async def many(n: int) -> None:
+            await asyncio.gather(*(one() for _ in range(n)))
+
+        await many(concurrency * 2)
+        cpu, wall = time.process_time(), time.perf_counter()
+        await many(requests)
+        return requests / (time.perf_counter() - wall), (time.process_time() - cpu) * 1000 / requests
+
+
 async def main(args: argparse.Namespace) -> None:
     print(f"{load_average()} (before)")
     runner, base = await serve()
@@ -71,6 +91,9 @@ async def main(args: argparse.Namespace) -> None:
         for name, make in ways.items():
             async with make() as client:
                 results[name].append(await measure(client, args.requests, args.concurrency))
+        results.setdefault("aiohttp alone (no httpx)", []).append(
+            await measure_aiohttp(base, args.requests, args.concurrency)
+        )
     await runner.cleanup()
     print(f"{args.requests} JSON POSTs per round, {args.concurrency} in flight, {args.rounds} rounds (medians)")
     cpu = {}
@@ -79,6 +102,7 @@ async def main(args: argparse.Namespace) -> None:
         print(f"  {name:26s} {rate:7.0f} requests/s   CPU {cpu[name]:.3f} ms/request")
     ours, theirs = cpu["httpx on aiohttp (ours)"], cpu["httpx (httpcore pool)"]
     print(f"CPU per request, ours / httpcore: {ours / theirs:.2f}")
+    print(f"CPU per request, ours / aiohttp alone: {ours / cpu['aiohttp alone (no httpx)']:.2f}")
     print(f"{load_average()} (after)")
 
 
