@@ -20,6 +20,10 @@ from storage.models import RenderJob, StoredFile, User, WebChatEntry
 from storage.sql import affected, insert_ignore
 
 KEEP_ENTRIES = 200  # per visitor: enough for "the recent conversation", small enough to load at once
+# One turn in this many (by id) trims its user's turns to the newest KEEP_ENTRIES: a user keeps a few more
+# between trims (about TRIM_EVERY), never shown (`recent` reads at most KEEP_ENTRIES). Trimming every turn was
+# one statement more per web chat message, about a tenth of its CPU in the front (bench/RESULTS.md, issue 17).
+TRIM_EVERY = 8
 UPLOAD_KIND, FILE_KIND, PREVIEW_KIND = "web-upload", "web-file", "preview"
 VISIBLE_KINDS = ("output", UPLOAD_KIND, FILE_KIND, PREVIEW_KIND)
 
@@ -30,7 +34,7 @@ VISIBLE_KINDS = ("output", UPLOAD_KIND, FILE_KIND, PREVIEW_KIND)
 PENDING = json.dumps({"pending": True})
 
 
-# Built once (each turn kept runs both): a plain turn's INSERT, and the trim of the user's turns to the newest
+# Built once: a plain turn's INSERT, and the trim of the user's turns (one turn in TRIM_EVERY) to the newest
 # KEEP_ENTRIES in one statement (the KEEP_ENTRIES-th newest id is NULL while there are fewer: nothing goes).
 _ENTRIES = WebChatEntry.__table__  # type: ignore[attr-defined]
 _ADD = insert(_ENTRIES).values(user_id=bindparam("user_id"), body=bindparam("body")).returning(_ENTRIES.c.id)
@@ -92,7 +96,8 @@ async def keep_entry(
         entry_id, kept = int(await session.scalar(_ADD, {"user_id": user_id, "body": text}) or 0), body
     else:
         entry_id, kept = await _keep_for_client(session, user_id, client_id, body, text)
-    await session.execute(_TRIM, {"user_id": user_id, "newest_kept": KEEP_ENTRIES - 1})
+    if entry_id % TRIM_EVERY == 0:
+        await session.execute(_TRIM, {"user_id": user_id, "newest_kept": KEEP_ENTRIES - 1})
     return entry_id, kept
 
 
@@ -139,8 +144,10 @@ async def entry_for_client(session: AsyncSession, user_id: int, client_id: str) 
 
 
 async def recent(session: AsyncSession, user_id: int, *, after: int = 0, limit: int = 60) -> list[dict[str, Any]]:
-    """The newest `limit` turns after entry `after`, oldest first, each with its `entry` id (and `client`, the
-    page's own id, for a turn the page sent: the tab that sent it already shows the message)."""
+    """The newest `limit` turns after entry `after` (at most KEEP_ENTRIES), oldest first, each with its `entry`
+    id (and `client`, the page's own id, for a turn the page sent: the tab that sent it already shows the
+    message)."""
+    limit = min(limit, KEEP_ENTRIES)  # the turns kept beyond it until the next trim are not the conversation
     query = (
         select(col(WebChatEntry.id), col(WebChatEntry.body), col(WebChatEntry.client_id))
         .where(col(WebChatEntry.user_id) == user_id, col(WebChatEntry.id) > after, col(WebChatEntry.body) != PENDING)

@@ -9,13 +9,13 @@ from datetime import timedelta
 import numpy as np
 import pytest
 from PIL import Image
-from sqlalchemy import delete
+from sqlalchemy import delete, func, select
 
 from bot.channels.webchat_store import PREVIEW_BUDGET, make_preview
 from storage import users
 from storage import webchat as entries
 from storage.db import Database
-from storage.models import User
+from storage.models import User, WebChatEntry
 from storage.types import utcnow
 from storage.users import Identity
 
@@ -45,12 +45,15 @@ async def test_trimmed_to_the_newest_and_purged_by_age_and_erased_with_the_user(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(entries, "KEEP_ENTRIES", 5)
+    monkeypatch.setattr(entries, "TRIM_EVERY", 4)
     user_id = await _user(database, "w" * 22)
     async with database.transaction() as session:
-        ids = [await entries.add_entry(session, user_id, {"replies": [], "n": n}) for n in range(8)]
-        assert [e["entry"] for e in await entries.recent(session, user_id)] == ids[-5:]
+        ids = [await entries.add_entry(session, user_id, {"replies": [], "n": n}) for n in range(20)]
+        assert [e["entry"] for e in await entries.recent(session, user_id)] == ids[-5:]  # the conversation
+        stored = (await session.execute(select(func.count()).where(WebChatEntry.user_id == user_id))).scalar_one()
+        assert 5 <= stored < 5 + 4  # trimmed by one turn in four: never more than that behind
         assert await entries.forget_older_than(session, utcnow() - timedelta(days=1)) == 0
-        assert await entries.forget_older_than(session, utcnow() + timedelta(seconds=1)) == 5
+        assert await entries.forget_older_than(session, utcnow() + timedelta(seconds=1)) == stored
         await entries.add_entry(session, user_id, {"replies": []}, "id-0000002")
         await session.execute(delete(User).where(User.id == user_id))  # type: ignore[arg-type]
     async with database.transaction() as session:
