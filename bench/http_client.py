@@ -1,6 +1,6 @@
 """The Graph API client's cost per request: httpx on its own transport (httpcore) against httpx on aiohttp
-(bot/http_client.py), and aiohttp alone (what httpx's request building and response costs on top of the
-transport), same process, same loopback server, rounds alternated.
+(bot/http_client.py), the Graph client itself (its requests built by httpx, sent straight to that transport),
+and aiohttp alone (the floor), same process, same loopback server, rounds alternated.
 
     .venv/bin/python bench/http_client.py [--requests 2000] [--concurrency 50] [--rounds 3]
 
@@ -23,6 +23,7 @@ import httpx
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bot.channels.meta import GraphClient  # noqa: E402
 from bot.http_client import async_client  # noqa: E402
 from tests.faults.stack import load_average  # noqa: E402
 
@@ -79,6 +80,27 @@ async def measure_aiohttp(base: str, requests: int, concurrency: int) -> tuple[f
         return requests / (time.perf_counter() - wall), (time.process_time() - cpu) * 1000 / requests
 
 
+async def measure_graph(base: str, requests: int, concurrency: int) -> tuple[float, float]:
+    """The same calls as the front makes them (`GraphClient.post`)."""
+    graph = GraphClient(base.rstrip("/"), "T0KEN")
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one() -> None:
+        async with gate:
+            await graph.post("1234/messages", PAYLOAD)
+
+    async def many(n: int) -> None:
+        await asyncio.gather(*(one() for _ in range(n)))
+
+    try:
+        await many(concurrency * 2)
+        cpu, wall = time.process_time(), time.perf_counter()
+        await many(requests)
+        return requests / (time.perf_counter() - wall), (time.process_time() - cpu) * 1000 / requests
+    finally:
+        await graph.aclose()
+
+
 async def main(args: argparse.Namespace) -> None:
     print(f"{load_average()} (before)")
     runner, base = await serve()
@@ -91,6 +113,9 @@ async def main(args: argparse.Namespace) -> None:
         for name, make in ways.items():
             async with make() as client:
                 results[name].append(await measure(client, args.requests, args.concurrency))
+        results.setdefault("GraphClient (the front's)", []).append(
+            await measure_graph(base, args.requests, args.concurrency)
+        )
         results.setdefault("aiohttp alone (no httpx)", []).append(
             await measure_aiohttp(base, args.requests, args.concurrency)
         )
@@ -102,7 +127,8 @@ async def main(args: argparse.Namespace) -> None:
         print(f"  {name:26s} {rate:7.0f} requests/s   CPU {cpu[name]:.3f} ms/request")
     ours, theirs = cpu["httpx on aiohttp (ours)"], cpu["httpx (httpcore pool)"]
     print(f"CPU per request, ours / httpcore: {ours / theirs:.2f}")
-    print(f"CPU per request, ours / aiohttp alone: {ours / cpu['aiohttp alone (no httpx)']:.2f}")
+    floor, graph = cpu["aiohttp alone (no httpx)"], cpu["GraphClient (the front's)"]
+    print(f"CPU per request over aiohttp alone: ours {ours / floor:.2f}, the Graph client {graph / floor:.2f}")
     print(f"{load_average()} (after)")
 
 

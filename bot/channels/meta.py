@@ -170,7 +170,9 @@ class GraphClient:
         self.retries = retries
         self.backoff_s = backoff_s
         self._token = token
-        self._http = http_client.async_client(
+        self._transport = http_client.AiohttpTransport()
+        self._http = httpx.AsyncClient(
+            transport=self._transport,
             base_url=self.base_url + "/",
             headers={"Authorization": f"Bearer {token}"},
             timeout=timeout_s,
@@ -193,7 +195,8 @@ class GraphClient:
     async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         for attempt in range(self.retries + 1):
             try:
-                response = await self._http.request(method, path.lstrip("/"), **kwargs)
+                request = self._http.build_request(method, path.lstrip("/"), **kwargs)
+                response = await http_client.send_read(self._transport, request)
                 body = _json_or_none(response)
                 if response.status_code < 400:
                     return body if isinstance(body, dict) else {}

@@ -147,6 +147,28 @@ async def test_the_graph_client_retries_html_pages_and_caps_downloads(
             await download_capped(http, base + "/big", 100_000)
 
 
+async def test_the_graph_clients_calls_keep_the_clients_headers_timeout_and_decoding(
+    server: tuple[str, list[web.Request], list[bytes]],
+) -> None:
+    """Its calls go straight to the transport (`send_read`): the token, the query, the body, gzip decoding and
+    the timeout are still the client's, and a failure on the wire is retried, then a typed error."""
+    base, seen, bodies = server
+    graph = GraphClient(base, "T0KEN", retries=1, backoff_s=0.01, timeout_s=0.3)
+    try:
+        answer = await graph.get("echo", fields="id")
+        assert answer == {"ok": True, "query": {"fields": "id"}}
+        assert seen[-1].headers["Authorization"] == "Bearer T0KEN"
+        assert await graph.post("echo", {"to": "8801"}) == {"ok": True, "query": {}}
+        assert json.loads(bodies[-1]) == {"to": "8801"} and seen[-1].content_type == "application/json"
+        assert await graph.get("gz") == {"packed": "x" * 5000}
+        for failing in ("slow", "cut"):  # a timeout, a body cut short: retried once, then ServerError
+            with pytest.raises(ServerError):
+                await graph.get(failing)
+        assert (await graph.get("echo"))["ok"] is True  # the pool recovers
+    finally:
+        await graph.aclose()
+
+
 async def test_a_proxy_named_in_the_environment_carries_the_requests_unless_no_proxy_names_the_host(
     server: tuple[str, list[web.Request], list[bytes]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
