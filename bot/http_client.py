@@ -7,7 +7,9 @@ load the front sends one or two Graph calls per Meta message, so that cost was m
 
 The transport only moves bytes: httpx builds the request (headers, JSON, multipart), follows redirects and
 decodes gzip/brotli (aiohttp's own decompression is off), and reads the body as a stream (a capped download
-stops reading and closes the connection). aiohttp's failures come back as the httpx errors callers catch:
+stops reading and closes the connection). An API call that needs none of the client's own machinery (no
+redirect, cookie, auth flow or hook: the Graph client's) goes from `build_request` straight to the transport
+(`send_read`). aiohttp's failures come back as the httpx errors callers catch:
 timeouts as `httpx.TimeoutException`, everything else on the wire as `httpx.TransportError`.
 """
 
