@@ -40,9 +40,9 @@ def async_client(**options: Any) -> httpx.AsyncClient:
 async def send_read(transport: httpx.AsyncBaseTransport, request: httpx.Request) -> httpx.Response:
     """One request (built by the client: its base URL, headers and timeout) through the transport, read to
     the end. An API call that follows no redirect, sends no cookie and has no auth flow or event hook needs
-    nothing else of `client.send`, whose machinery for them cost as much as the transport itself: 0.24
-    against 0.33 ms of CPU a Graph call (bench/http_client.py, issue 17). Errors are the transport's (httpx's
-    own types, as `client.send` raises them)."""
+    nothing else of `client.send`, whose machinery for them was about a third of what httpx adds to the
+    transport: 0.27 against 0.31 ms of CPU a Graph call, 0.16 for aiohttp alone (bench/http_client.py,
+    issue 17). Errors are the transport's (httpx's own types, as `client.send` raises them)."""
     response = await transport.handle_async_request(request)
     try:
         await response.aread()

@@ -185,8 +185,8 @@ async def get_or_create(
 
 
 # The account's id alone, built once: own row or linked row (an identity is in one of the two, never both). The
-# web chat asks this on every message (the cookie check, keeping the turn); loading the whole row as an ORM
-# object, from an expression built anew each time, was most of that look-up's cost (bench/RESULTS.md, #17).
+# web chat asks this on every message (the cookie check); loading the whole row as an ORM object, from an
+# expression built anew each time, was most of that look-up's cost (bench/RESULTS.md, #17).
 _ID_OF: Any = union_all(
     select(_USERS.c.id).where(
         _USERS.c.channel == bindparam("channel"), _USERS.c.external_id == bindparam("external_id")

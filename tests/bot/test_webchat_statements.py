@@ -18,7 +18,7 @@ from storage import links, users
 from storage import webchat as entries
 from storage.users import Identity
 from tests.bot.webchat_harness import served_app, web_id
-from tests.handlers.test_dispatch_statements import statements
+from tests.helpers import statements
 
 ACCOUNT_LOOKUP = "SELECT users.id FROM users WHERE users.channel = ? AND users.external_id = ? UNION ALL"
 

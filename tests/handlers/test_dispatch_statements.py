@@ -4,11 +4,8 @@ cache, user look-ups that search an index, and no write a first message does not
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlmodel import col
 
 from handlers.context import Services
@@ -18,24 +15,9 @@ from storage.db import Database
 from storage.models import User
 from storage.users import Identity
 from tests.conftest import inbound
-from tests.helpers import make_dispatcher, say
+from tests.helpers import make_dispatcher, say, statements
 
 SAVEPOINTS = ("SAVEPOINT", "RELEASE", "ROLLBACK")
-
-
-@contextmanager
-def statements(database: Database) -> Iterator[list[tuple[str, Any]]]:
-    """(SQL, how SQLAlchemy got its compiled form) of every statement run meanwhile."""
-    seen: list[tuple[str, Any]] = []
-
-    def note(_conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool) -> None:
-        seen.append((" ".join(statement.split()), getattr(context, "cache_hit", None)))
-
-    event.listen(database.engine.sync_engine, "after_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(database.engine.sync_engine, "after_cursor_execute", note)
 
 
 async def test_batches_of_first_messages_are_compiled_once(services: Services) -> None:

@@ -39,7 +39,8 @@ def test_import_does_not_load_torch() -> None:
     code = (
         "import render, render.cutouts, render.decoding, render.api, sys; assert 'numpy' in sys.modules;"
         "assert callable(render.cutout) and callable(render.decode) and callable(render.render);"
-        "assert all(getattr(render, name) is not None for name in render.__all__)"
+        "assert all(getattr(render, name) is not None for name in render.__all__);"
+        "assert sorted(render.__all__) == sorted(render._HOME)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 
